@@ -1,0 +1,26 @@
+"""Exceptions of firmware_bridge (everything that produces samples)."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Root of firmware_bridge's errors."""
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.advice}".strip()
+
+
+class RecordingFormatError(BridgeError):
+    """A recording folder is missing, incomplete or malformed."""
+
+    def __init__(self, message: str, path: str, line: int | None = None, advice: str = "") -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}",
+                         advice or "See docs/recording-format.md for the expected files and columns.")
+        self.path = path
+        self.line = line

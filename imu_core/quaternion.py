@@ -1,0 +1,184 @@
+"""Quaternion math, w x y z, vectorised: every function takes (4,) or (N, 4) arrays.
+
+Conventions: Hamilton product; a unit quaternion q rotates v as q * v * conj(q), i.e. it maps vectors
+from the rotated (body) frame into the reference frame. Angles are in radians unless a name says deg.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b (broadcasts over leading dimensions)."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=float), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=float), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def conjugate(q: np.ndarray) -> np.ndarray:
+    """Conjugate (the inverse of a unit quaternion)."""
+    return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def normalize(q: np.ndarray) -> np.ndarray:
+    """Scale to unit norm."""
+    q = np.asarray(q, dtype=float)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def canonical(q: np.ndarray) -> np.ndarray:
+    """Pick the sign with w >= 0 (q and -q are the same rotation)."""
+    q = np.asarray(q, dtype=float)
+    return np.where(q[..., :1] < 0.0, -q, q)
+
+
+def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vector(s) v (..., 3) by unit quaternion(s) q (..., 4)."""
+    q = np.asarray(q, dtype=float)
+    v = np.asarray(v, dtype=float)
+    qv = q[..., 1:]
+    t = 2.0 * np.cross(qv, v)
+    return v + q[..., :1] * t + np.cross(qv, t)
+
+
+def from_axis_angle(axis: np.ndarray, angle_rad: np.ndarray | float) -> np.ndarray:
+    """Rotation by angle about axis (axis need not be unit length)."""
+    axis = np.asarray(axis, dtype=float)
+    axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+    half = 0.5 * np.asarray(angle_rad, dtype=float)[..., None]
+    return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
+
+
+def from_rotation_vector(rv: np.ndarray) -> np.ndarray:
+    """Quaternion of a rotation vector (axis * angle, rad); safe at zero."""
+    rv = np.asarray(rv, dtype=float)
+    angle = np.linalg.norm(rv, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    # sin(a/2)/a -> 1/2 as a -> 0
+    scale = np.where(angle > 1e-12, np.sin(half) / np.where(angle > 1e-12, angle, 1.0), 0.5)
+    return np.concatenate([np.cos(half), rv * scale], axis=-1)
+
+
+def to_rotation_vector(q: np.ndarray) -> np.ndarray:
+    """Rotation vector (axis * angle, rad, angle in [0, pi]) of unit quaternion(s)."""
+    q = canonical(q)
+    vn = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(vn, q[..., :1])
+    scale = np.where(vn > 1e-12, angle / np.where(vn > 1e-12, vn, 1.0), 2.0)
+    return q[..., 1:] * scale
+
+
+def angle(q: np.ndarray) -> np.ndarray:
+    """Rotation angle in [0, pi] rad."""
+    q = np.asarray(q, dtype=float)
+    return 2.0 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0]))
+
+
+def to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix (..., 3, 3) whose columns are the rotated frame's axes."""
+    w, x, y, z = np.moveaxis(normalize(q), -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
+        ],
+        axis=-2,
+    )
+
+
+def from_matrix(m: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w >= 0) of rotation matrix/matrices (..., 3, 3)."""
+    m = np.asarray(m, dtype=float)
+    # Shepperd's method via the symmetric 4x4 K matrix's dominant diagonal; robust for all angles.
+    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    cand = np.stack(
+        [
+            np.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                      m[..., 1, 0] - m[..., 0, 1]], axis=-1),
+            np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + 2 * m[..., 0, 0] - tr,
+                      m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], axis=-1),
+            np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0],
+                      1 + 2 * m[..., 1, 1] - tr, m[..., 1, 2] + m[..., 2, 1]], axis=-1),
+            np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
+                      m[..., 1, 2] + m[..., 2, 1], 1 + 2 * m[..., 2, 2] - tr], axis=-1),
+        ],
+        axis=-2,
+    )
+    diag = np.stack([1 + tr, 1 + 2 * m[..., 0, 0] - tr, 1 + 2 * m[..., 1, 1] - tr,
+                     1 + 2 * m[..., 2, 2] - tr], axis=-1)
+    best = np.argmax(diag, axis=-1)
+    q = np.take_along_axis(cand, best[..., None, None], axis=-2)[..., 0, :]
+    return canonical(normalize(q))
+
+
+def from_two_frames(axes_in_ref: np.ndarray) -> np.ndarray:
+    """Quaternion of the frame whose x, y, z axes (given as matrix rows, in reference coordinates)."""
+    return from_matrix(np.swapaxes(np.asarray(axes_in_ref, dtype=float), -1, -2))
+
+
+def twist_angle(q: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Signed angle (rad, in (-pi, pi]) of the twist of q about a unit axis (swing-twist decomposition).
+
+    q = swing * twist with twist a rotation about `axis` and swing a rotation about an axis
+    perpendicular to it. The twist does not depend on how far the axis itself swung.
+    """
+    q = np.asarray(q, dtype=float)
+    axis = np.asarray(axis, dtype=float)
+    proj = np.sum(q[..., 1:] * axis, axis=-1)
+    a = 2.0 * np.arctan2(proj, q[..., 0])
+    return np.asarray((a + np.pi) % (2.0 * np.pi) - np.pi)
+
+
+def swing_angle(q: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Angle (rad, in [0, pi]) by which q moves the axis itself (the swing of swing-twist)."""
+    moved = rotate(q, axis)
+    cosang = np.clip(np.sum(moved * np.asarray(axis, dtype=float), axis=-1), -1.0, 1.0)
+    return np.arccos(cosang)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, frac: np.ndarray | float) -> np.ndarray:
+    """Spherical interpolation from a (frac=0) to b (frac=1), shortest path."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    d = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(d < 0, -b, b)
+    rel = multiply(conjugate(a), b)
+    return multiply(a, from_rotation_vector(to_rotation_vector(rel) * np.asarray(frac)[..., None]))
+
+
+def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Shortest rotation taking unit vector u onto unit vector v."""
+    u = np.asarray(u, dtype=float) / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = np.asarray(v, dtype=float) / np.linalg.norm(v, axis=-1, keepdims=True)
+    c = np.sum(u * v, axis=-1, keepdims=True)
+    axis = np.cross(u, v)
+    # antiparallel: any axis perpendicular to u
+    helper = np.where(np.abs(u[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+    perp = np.cross(u, helper)
+    near_anti = c[..., 0] < -1 + 1e-12
+    axis = np.where(near_anti[..., None], perp / np.linalg.norm(perp, axis=-1, keepdims=True), axis)
+    q = np.concatenate([1.0 + c, axis], axis=-1)
+    q = np.where(near_anti[..., None], np.concatenate([np.zeros_like(c), axis], axis=-1), q)
+    return normalize(q)
+
+
+def about_z(angle_rad: np.ndarray | float) -> np.ndarray:
+    """Rotation about the earth's vertical (heading change)."""
+    return from_axis_angle(np.array([0.0, 0.0, 1.0]), angle_rad)
+
+
+def heading(q: np.ndarray) -> np.ndarray:
+    """Heading (rad) of a body's frame: yaw of the twist about earth z."""
+    return twist_angle(q, np.array([0.0, 0.0, 1.0]))
