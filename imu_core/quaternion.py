@@ -56,7 +56,10 @@ def from_axis_angle(axis: np.ndarray, angle_rad: np.ndarray | float) -> np.ndarr
     """Rotation by angle about axis (axis need not be unit length)."""
     axis = np.asarray(axis, dtype=float)
     axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
-    half = 0.5 * np.asarray(angle_rad, dtype=float)[..., None]
+    half = 0.5 * np.asarray(angle_rad, dtype=float)
+    shape = np.broadcast_shapes(half.shape, axis.shape[:-1])
+    half = np.broadcast_to(half, shape)[..., None]
+    axis = np.broadcast_to(axis, (*shape, 3))
     return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
 
 

@@ -1,0 +1,79 @@
+"""Calibrate a thigh + shin pair from the still and swing phases of a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.model import Calibration, SensorCalibration
+from calibration.segments import StartPosture, align_segments
+from calibration.still import StillParams, StillPhase, analyse_still
+from calibration.swing import KneeSwing, SwingParams, analyse_swing
+from imu_core import kinematics as K
+from imu_core.frames import Segment, Side
+from imu_core.types import SensorStream
+
+
+@dataclass(slots=True)
+class PhaseData:
+    """One sensor's samples and filter orientations over the calibration phases."""
+
+    stream: SensorStream
+    quat: np.ndarray
+    """(N, 4) filter orientation per sample (sensor-to-filter-frame)."""
+
+
+def still_phases(data: dict[Segment, PhaseData], t_still: float, t_swing: float,
+                 params: StillParams | None = None) -> dict[Segment, StillPhase]:
+    return {seg: analyse_still(d.stream, t_still, t_swing, seg.value, params) for seg, d in data.items()}
+
+
+def _quat_over(d: PhaseData, t0: float, t1: float) -> np.ndarray:
+    sel = (d.stream.t >= t0) & (d.stream.t <= t1)
+    return d.quat[sel] if sel.any() else d.quat[:1]
+
+
+def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData], still: dict[Segment, StillPhase],
+              t_swing: float, t_swing_end: float, swing_params: SwingParams | None = None) -> Calibration:
+    """Full calibration from the phase data of both sensors (still phases already analysed)."""
+    thigh, shin = data[Segment.THIGH], data[Segment.SHIN]
+    swing: KneeSwing = analyse_swing(shin.stream, shin.quat, t_swing, t_swing_end,
+                                     still[Segment.SHIN].up_sensor, swing_params)
+    q_thigh_still = _quat_over(thigh, still[Segment.THIGH].t_start, still[Segment.THIGH].t_end)
+    q_shin_still = _quat_over(shin, still[Segment.SHIN].t_start, still[Segment.SHIN].t_end)
+    align = align_segments(posture, still[Segment.THIGH], still[Segment.SHIN], swing,
+                           K.mean_orientation(q_thigh_still), K.mean_orientation(q_shin_still))
+    thigh_seg = K.segment_orientation(q_thigh_still, align.thigh_mount, align.thigh_heading_offset_rad)
+    shin_seg_all = K.segment_orientation(q_shin_still, align.shin_mount, align.shin_heading_offset_rad)
+    # pair samples by index over the (equal-length-ish) still windows
+    n = min(len(thigh_seg), len(shin_seg_all))
+    flex = K.knee_flexion_rad(thigh_seg[:n], shin_seg_all[:n])
+    femur = K.femur_from_shin(shin_seg_all[:n], flex)
+    quality = {
+        "thigh_still_gyro_std_deg_s": still[Segment.THIGH].gyro_std_deg_s,
+        "shin_still_gyro_std_deg_s": still[Segment.SHIN].gyro_std_deg_s,
+        "swing_excursion_deg": swing.excursion_deg,
+        "hinge_planarity": swing.planarity,
+        "knee_flexion_at_start_deg": float(np.degrees(np.mean(flex))),
+    }
+    score = float(np.clip(min(
+        1.0 - max(quality["thigh_still_gyro_std_deg_s"], quality["shin_still_gyro_std_deg_s"]) / 4.0,
+        (swing.planarity - 0.6) / 0.35,
+        swing.excursion_deg / 30.0,
+    ), 0.0, 1.0))
+    return Calibration(
+        side=side,
+        posture=posture.name,
+        sensors={
+            Segment.THIGH: SensorCalibration(align.thigh_mount, align.thigh_heading_offset_rad,
+                                             still[Segment.THIGH].gyro_bias_rad_s),
+            Segment.SHIN: SensorCalibration(align.shin_mount, align.shin_heading_offset_rad,
+                                            still[Segment.SHIN].gyro_bias_rad_s),
+        },
+        femur_reference=K.mean_orientation(femur),
+        thigh_reference=K.mean_orientation(thigh_seg),
+        quality=quality,
+        score=score,
+        t_calibrated=t_swing_end,
+    )

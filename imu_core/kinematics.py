@@ -1,0 +1,72 @@
+"""Segment orientations and joint angles of the leg, vectorised over samples.
+
+The femur's axial rotation is read through the shin: with the knee bent the shin is a rigid pointer
+fixed to the femur by the knee hinge, while a thigh sensor slides on soft tissue and sees only part of
+the femur's rotation. So the femur's orientation is taken as the shin's, turned back by the knee's
+hinge angle; the thigh sensor contributes the hinge angle (a rotation about an axis the soft tissue
+barely moves) and the direction of the femur's long axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imu_core import quaternion as Q
+from imu_core.frames import SegmentAxis, Side, axis_vector, ir_sign
+
+_Y = axis_vector(SegmentAxis.LEFT)
+_Z = axis_vector(SegmentAxis.PROXIMAL)
+
+
+def segment_orientation(sensor_quat: np.ndarray, mount: np.ndarray,
+                        heading_offset_rad: float = 0.0) -> np.ndarray:
+    """Segment-to-shared-frame quaternions from a sensor's filter output.
+
+    sensor_quat: (N, 4) sensor-to-filter-frame; mount: sensor-to-segment; heading_offset_rad: rotation
+    about the vertical from the filter's frame into the shared frame.
+    """
+    q = Q.multiply(sensor_quat, Q.conjugate(mount))
+    if heading_offset_rad:
+        q = Q.multiply(Q.about_z(heading_offset_rad), q)
+    return q
+
+
+def knee_flexion_rad(thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
+    """Knee flexion (rad, 0 = straight, positive = bent): twist of the shin relative to the thigh
+    about the hinge (segment y) axis."""
+    return Q.twist_angle(Q.multiply(Q.conjugate(thigh), shin), _Y)
+
+
+def femur_from_shin(shin: np.ndarray, knee_flexion: np.ndarray) -> np.ndarray:
+    """Femur orientation implied by the shin and the knee's hinge angle (rad)."""
+    return Q.multiply(shin, Q.from_axis_angle(_Y, -np.asarray(knee_flexion)))
+
+
+def hip_internal_rotation_rad(femur: np.ndarray, femur_reference: np.ndarray, side: Side) -> np.ndarray:
+    """Hip IR (rad, positive inward) of the femur relative to its reference orientation: the twist
+    about the femur's long axis of the rotation since the reference."""
+    rel = Q.multiply(Q.conjugate(femur_reference), femur)
+    return ir_sign(side) * Q.twist_angle(rel, _Z)
+
+
+def long_axis_drift_rad(segment: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How far a segment's long axis has turned away from its reference direction (rad, >= 0)."""
+    rel = Q.multiply(Q.conjugate(reference), segment)
+    return Q.swing_angle(rel, _Z)
+
+
+def mean_orientation(q: np.ndarray) -> np.ndarray:
+    """Average of nearby unit quaternions (sign-aligned, normalised sum)."""
+    q = np.asarray(q, dtype=float)
+    aligned = np.where((q @ q[0])[:, None] < 0, -q, q)
+    return Q.normalize(aligned.mean(axis=0))
+
+
+__all__ = [
+    "femur_from_shin",
+    "hip_internal_rotation_rad",
+    "knee_flexion_rad",
+    "long_axis_drift_rad",
+    "mean_orientation",
+    "segment_orientation",
+]

@@ -1,0 +1,210 @@
+"""The `hiptrack` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from calibration.errors import CalibrationError
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.recording import read_recording, write_recording
+from firmware_bridge.replay import replay
+from imu_core.errors import ImuCoreError
+from imu_core.frames import Side
+from tracker.analysis import AnalysisResult, write_angles_csv
+from tracker.errors import TrackerError, UnknownSessionError
+from tracker.exercises import get_exercise
+from tracker.live_view import TerminalView
+from tracker.offline import analyse_recording, session_report
+from tracker.paths import default_store_path, reports_dir
+from tracker.pipeline import SessionPipeline
+from tracker.session import LiveState, run_live_session
+from tracker.store import SessionStore
+
+USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    return Path(args.store) if args.store else default_store_path()
+
+
+def _session_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UnknownSessionError(text) from None
+
+
+def _chart_path(store_path: Path, session_id: int) -> Path:
+    return reports_dir(store_path) / f"session-{session_id}.png"
+
+
+# --- demo ------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from firmware_bridge.simulator import simulate_session
+
+    exercise = get_exercise(args.exercise)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    side = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
+    sim = simulate_session(seed=seed, side=side, reps=args.reps, max_seconds=args.seconds)
+    rec = sim.recording
+    store_path = _store_path(args)
+    console.print(f"Simulated person (seed {seed}), {side.value} leg, {len(sim.truth_reps)} reps planned; "
+                  f"store {store_path}")
+    with SessionStore.open(store_path) as store:
+        sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
+                                   {"simulator_seed": seed})
+        store.commit()
+        pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
+        p = exercise.prescription
+        state = LiveState(exercise.name, side.value, len(sim.truth_reps), p.hold_s)
+        with TerminalView(console, target_deg=(20.0, 40.0)) as view:
+            result = asyncio.run(run_live_session(replay(rec, speed=args.speed), pipe, store, sid, state,
+                                                  view.on_change))
+        chart = session_report(store, sid, _chart_path(store_path, sid))
+    _print_summary(console, sid, result, sim.truth_reps)
+    console.print(f"Chart: {chart}")
+    return 0
+
+
+def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Sequence[object]) -> None:
+    table = Table(title=f"Session {sid}: {result.exercise}, {result.side} leg")
+    table.add_column("rep", justify="right")
+    table.add_column("peak IR (deg)", justify="right")
+    table.add_column("hold (s)", justify="right")
+    has_truth = bool(truth)
+    if has_truth:
+        table.add_column("simulated peak", justify="right", style="grey50")
+        table.add_column("simulated hold", justify="right", style="grey50")
+    for i, rep in enumerate(result.reps):
+        row = [str(i + 1), f"{rep.peak_ir_deg:.1f}", f"{rep.hold_s:.1f}"]
+        if has_truth and i < len(truth):
+            tr = truth[i]
+            row += [f"{getattr(tr, 'peak_ir_deg', float('nan')):.1f}", f"{getattr(tr, 'hold_s', float('nan')):.1f}"]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Reps: {len(result.reps)}" + (f" (simulated {len(truth)})" if has_truth else "")
+                  + f"   max IR: {result.max_ir_deg:.1f} deg")
+
+
+# --- store commands --------------------------------------------------------------------------
+def cmd_sessions(args: argparse.Namespace, console: Console) -> int:
+    with SessionStore.open(_store_path(args)) as store:
+        sessions = store.list_sessions()
+    if not sessions:
+        console.print("No sessions yet. Try 'hiptrack demo'.")
+        return 0
+    table = Table()
+    for col in ("id", "started (UTC)", "exercise", "side", "source", "status", "duration", "reps", "max IR"):
+        table.add_column(col)
+    for s in sessions:
+        table.add_row(str(s.id), s.created_at[:19].replace("T", " "), s.exercise, s.side, s.source, s.status,
+                      f"{s.duration_s:.0f} s", str(s.n_reps),
+                      "--" if s.max_ir_deg is None else f"{s.max_ir_deg:.1f}°")
+    console.print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    store_path = _store_path(args)
+    sid = _session_id(args.session)
+    with SessionStore.open(store_path) as store:
+        out = Path(args.out) if args.out else _chart_path(store_path, sid)
+        path = session_report(store, sid, out)
+    console.print(f"Chart: {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    sid = _session_id(args.session)
+    with SessionStore.open(_store_path(args)) as store:
+        rec = store.load_recording(sid)
+    write_recording(rec, Path(args.dir))
+    console.print(f"Session {sid} written to {args.dir}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, console: Console) -> int:
+    rec = read_recording(Path(args.dir))
+    result, _, _ = analyse_recording(rec)  # fails before storing anything if it cannot be analysed
+    with SessionStore.open(_store_path(args)) as store:
+        sid = store.store_recording(rec, source="import")
+        store.save_analysis(sid, result)
+        store.commit()
+    console.print(f"Imported as session {sid}: {len(result.reps)} reps, max IR {result.max_ir_deg:.1f} deg")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
+    rec = read_recording(Path(args.dir))
+    result, angles, _ = analyse_recording(rec)
+    result.write_json(Path(args.json))
+    if args.angles:
+        write_angles_csv(angles, Path(args.angles))
+    console.print(json.dumps({"reps": len(result.reps), "max_ir_deg": round(result.max_ir_deg, 2)}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hiptrack", description="Hip internal rotation, measured live.")
+    parser.add_argument("--store", help="session store file (default: $HIPTRACK_STORE or the user data folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="a simulated person does a set of seated hip IR, shown live")
+    demo.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
+    demo.add_argument("--seconds", type=float, default=None, help="cap the session length, s")
+    demo.add_argument("--reps", type=int, default=8, help="reps in the set (default 8)")
+    demo.add_argument("--seed", type=int, default=None, help="seed of the simulated person")
+    demo.add_argument("--side", choices=[s.value for s in Side], default=None)
+    demo.add_argument("--exercise", default="seated-ir")
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("sessions", help="list stored sessions").set_defaults(func=cmd_sessions)
+
+    rep = sub.add_parser("report", help="redraw a session's chart")
+    rep.add_argument("session")
+    rep.add_argument("--out", help="PNG path (default: reports/ beside the store)")
+    rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser("export", help="write a session as a recording folder")
+    exp.add_argument("session")
+    exp.add_argument("dir")
+    exp.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="store a recording folder as a session")
+    imp.add_argument("dir")
+    imp.set_defaults(func=cmd_import)
+
+    ana = sub.add_parser("analyze", help="analyse a recording folder offline")
+    ana.add_argument("dir")
+    ana.add_argument("--json", required=True, help="analysis output file (hiptrack-analysis/1)")
+    ana.add_argument("--angles", help="also write the angle time series as CSV")
+    ana.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        code: int = args.func(args, console)
+        return code
+    except USER_ERRORS as exc:
+        print(f"hiptrack: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hiptrack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,37 @@
+"""Offline analysis of a whole recording, through the same pipeline a live session uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from calibration.model import Calibration
+from firmware_bridge.replay import merged_events
+from imu_core.frames import Segment
+from imu_core.types import JointAngles, Recording
+from tracker.analysis import AnalysisResult
+from tracker.errors import TrackerError
+from tracker.exercises import get_exercise
+from tracker.pipeline import analyse_samples
+from tracker.report import session_chart
+from tracker.store import SessionStore
+
+
+def analyse_recording(rec: Recording) -> tuple[AnalysisResult, JointAngles, Calibration]:
+    """Calibrate from the recording's markers, compute angles and reps, as a live session would."""
+    exercise = get_exercise(rec.exercise)
+    missing = [s.value for s in (Segment.THIGH, Segment.SHIN) if s not in rec.streams or not len(rec.streams[s])]
+    if missing:
+        raise TrackerError(f"the recording has no {' or '.join(missing)} samples.",
+                           "This exercise needs a thigh and a shin sensor.")
+    return analyse_samples(exercise, rec.side, rec.sample_rate_hz, merged_events(rec))
+
+
+def session_report(store: SessionStore, session_id: int, out_png: Path) -> Path:
+    """Redraw a stored session's chart (angles recomputed from its raw samples)."""
+    info = store.get_session(session_id)
+    rec = store.load_recording(session_id)
+    result, angles, _ = analyse_recording(rec)
+    stored = store.load_analysis(session_id)
+    exercise = get_exercise(rec.exercise)
+    title = f"Session {session_id} · {exercise.name} · {rec.side.value} leg · {info.created_at[:16].replace('T', ' ')}"
+    return session_chart(angles, stored or result, rec.markers, title, out_png)

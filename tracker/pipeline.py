@@ -1,0 +1,268 @@
+"""The session pipeline: samples and markers in, joint angles and rep events out.
+
+One code path for live sessions and offline analysis: a live session feeds whatever has arrived, an
+offline analysis feeds the whole recording, and both get the same angles and the same reps, because
+the orientation filters are incremental and the work is cut only at markers.
+
+Flow: per-sensor orientation filter (6D, so indoor magnetic disturbance cannot tilt the heading) ->
+until calibrated, keep the samples -> at the end of the swing phase, calibrate and work out the angles
+of everything kept -> from then on, angles per shin sample (the thigh's latest orientation paired with
+it) -> the exercise's rep counter during the exercise phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration.calibrate import PhaseData, calibrate, still_phases
+from calibration.errors import MissingPhaseError
+from calibration.model import Calibration
+from calibration.still import StillPhase
+from imu_core import kinematics as K
+from imu_core.filters import VqfFilter
+from imu_core.frames import Segment, Side
+from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
+from tracker.analysis import AnalysisResult
+from tracker.exercises import Exercise
+from tracker.reps import RepCounter, RepEvent
+
+LEG_SENSORS = (Segment.THIGH, Segment.SHIN)
+
+
+@dataclass(slots=True)
+class PipelineUpdate:
+    """What one `feed` produced."""
+
+    angles: JointAngles
+    events: list[RepEvent] = field(default_factory=list)
+    calibration: Calibration | None = None
+    """Set on the feed that completed the calibration."""
+
+
+@dataclass(slots=True)
+class _Kept:
+    """Samples and orientations kept for calibration, per sensor, in chunks."""
+
+    t: list[np.ndarray] = field(default_factory=list)
+    acc: list[np.ndarray] = field(default_factory=list)
+    gyr: list[np.ndarray] = field(default_factory=list)
+    mag: list[np.ndarray | None] = field(default_factory=list)
+    quat: list[np.ndarray] = field(default_factory=list)
+
+    def phase_data(self) -> PhaseData:
+        mags = self.mag
+        has_mag = bool(mags) and all(m is not None for m in mags)
+        stream = SensorStream(
+            np.concatenate(self.t) if self.t else np.zeros(0),
+            np.concatenate(self.acc) if self.acc else np.zeros((0, 3)),
+            np.concatenate(self.gyr) if self.gyr else np.zeros((0, 3)),
+            np.concatenate([m for m in mags if m is not None]) if has_mag else None,
+        )
+        return PhaseData(stream, np.concatenate(self.quat) if self.quat else np.zeros((0, 4)))
+
+
+class SessionPipeline:
+    """Turns one session's samples and markers into angles, reps and holds."""
+
+    def __init__(self, exercise: Exercise, side: Side, rate_hz: float) -> None:
+        self.exercise = exercise
+        self.side = side
+        self.rate_hz = rate_hz
+        self.filters = {seg: VqfFilter(rate_hz, use_mag=False) for seg in LEG_SENSORS}
+        self.counter = RepCounter(exercise.rep_params)
+        self.calibration: Calibration | None = None
+        self.markers: list[Marker] = []
+        self.max_ir_deg = float("nan")
+        self.latest: tuple[float, float, float, float] | None = None
+        """(t, hip_ir_deg, knee_flexion_deg, thigh_drift_deg) of the newest output instant."""
+        self.samples_seen = 0
+        self._pending: dict[Segment, list[ImuSample]] = {seg: [] for seg in LEG_SENSORS}
+        self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in LEG_SENSORS}
+        self._still: dict[Segment, StillPhase] | None = None
+        self._last_thigh: np.ndarray | None = None
+        self._in_exercise = False
+        self._exercise_done = False
+        self._last_t = 0.0
+
+    # --- phases ---------------------------------------------------------------------------
+    def _marker_time(self, label: str) -> float | None:
+        for m in self.markers:
+            if m.label == label:
+                return m.t
+        return None
+
+    @property
+    def phase(self) -> str:
+        """The current marker phase: '' before any marker, else the latest marker's label."""
+        return self.markers[-1].label if self.markers else ""
+
+    # --- feeding --------------------------------------------------------------------------
+    def feed(self, items: Iterable[ImuSample | Marker]) -> PipelineUpdate:
+        """Process the next samples and markers, in time order."""
+        parts: list[JointAngles] = []
+        events: list[RepEvent] = []
+        calibrated: Calibration | None = None
+        for item in items:
+            if isinstance(item, Marker):
+                self._flush(parts, events)
+                got = self._on_marker(item, parts, events)
+                calibrated = calibrated or got
+            elif item.sensor in self._pending:
+                self._pending[item.sensor].append(item)
+                self.samples_seen += 1
+        self._flush(parts, events)
+        return PipelineUpdate(JointAngles.concat(parts), events, calibrated)
+
+    def _on_marker(self, marker: Marker, parts: list[JointAngles], events: list[RepEvent]) -> Calibration | None:
+        self.markers.append(marker)
+        got: Calibration | None = None
+        if marker.label == MarkerLabel.CALIBRATION_SWING:
+            self._analyse_still(marker.t)
+        elif self.calibration is None and self._marker_time(MarkerLabel.CALIBRATION_SWING) is not None:
+            got = self._calibrate(marker.t, parts)
+        if marker.label == MarkerLabel.EXERCISE_START:
+            self._in_exercise = True
+        elif marker.label == MarkerLabel.EXERCISE_END and self._in_exercise:
+            self._in_exercise = False
+            self._exercise_done = True
+            events.extend(self.counter.finish(marker.t))
+        return got
+
+    def _analyse_still(self, t_swing: float) -> None:
+        t_still = self._marker_time(MarkerLabel.CALIBRATION_STATIC)
+        if t_still is None:
+            raise MissingPhaseError("the knee swings started before any still phase.",
+                                    "Begin with the still phase (marker calibration.static).")
+        data = {seg: k.phase_data() for seg, k in self._kept.items()}
+        self._still = still_phases(data, t_still, t_swing)
+        for seg, st in self._still.items():
+            self.filters[seg].set_gyro_bias(st.gyro_bias_rad_s)
+
+    def _calibrate(self, t_end: float, parts: list[JointAngles]) -> Calibration:
+        t_swing = self._marker_time(MarkerLabel.CALIBRATION_SWING)
+        assert t_swing is not None
+        if self._still is None:
+            self._analyse_still(t_swing)
+        assert self._still is not None
+        data = {seg: k.phase_data() for seg, k in self._kept.items()}
+        self.calibration = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
+        self._kept = {seg: _Kept() for seg in LEG_SENSORS}
+        # angles for everything seen so far (before the exercise: no reps from these)
+        parts.append(self._angles(data[Segment.THIGH].stream.t, data[Segment.THIGH].quat,
+                                  data[Segment.SHIN].stream.t, data[Segment.SHIN].quat, []))
+        return self.calibration
+
+    def _flush(self, parts: list[JointAngles], events: list[RepEvent]) -> None:
+        out: dict[Segment, tuple[np.ndarray, np.ndarray]] = {}
+        for seg in LEG_SENSORS:
+            batch = self._pending[seg]
+            if not batch:
+                out[seg] = (np.zeros(0), np.zeros((0, 4)))
+                continue
+            self._pending[seg] = []
+            stream = SensorStream.from_samples(batch)
+            quat = self.filters[seg].update(stream.gyr, stream.acc)
+            out[seg] = (stream.t, quat)
+            if self.calibration is None:
+                kept = self._kept[seg]
+                kept.t.append(stream.t)
+                kept.acc.append(stream.acc)
+                kept.gyr.append(stream.gyr)
+                kept.mag.append(stream.mag)
+                kept.quat.append(quat)
+        if self.calibration is not None:
+            parts.append(self._angles(*out[Segment.THIGH], *out[Segment.SHIN], events))
+
+    # --- angles ---------------------------------------------------------------------------
+    def _angles(self, t_thigh: np.ndarray, q_thigh: np.ndarray, t_shin: np.ndarray, q_shin: np.ndarray,
+                events: list[RepEvent]) -> JointAngles:
+        cal = self.calibration
+        assert cal is not None
+        thigh_cal, shin_cal = cal.sensors[Segment.THIGH], cal.sensors[Segment.SHIN]
+        if len(q_thigh):
+            thigh_seg = K.segment_orientation(q_thigh, thigh_cal.mount, thigh_cal.heading_offset_rad)
+        else:
+            thigh_seg = np.zeros((0, 4))
+        # pair each shin sample with the newest thigh orientation at or before it
+        idx = np.searchsorted(t_thigh, t_shin, side="right") - 1
+        if self._last_thigh is None:
+            keep = idx >= 0
+        else:
+            keep = np.ones(len(t_shin), dtype=bool)
+        prev = self._last_thigh if self._last_thigh is not None else np.array([1.0, 0, 0, 0])
+        stacked = np.vstack([prev[None, :], thigh_seg])
+        thigh_at = stacked[idx[keep] + 1]
+        if len(thigh_seg):
+            self._last_thigh = thigh_seg[-1]
+        t = t_shin[keep]
+        if len(t) == 0:
+            return JointAngles.empty()
+        shin_seg = K.segment_orientation(q_shin[keep], shin_cal.mount, shin_cal.heading_offset_rad)
+        flex = K.knee_flexion_rad(thigh_at, shin_seg)
+        femur = K.femur_from_shin(shin_seg, flex)
+        ir = np.degrees(K.hip_internal_rotation_rad(femur, cal.femur_reference, self.side))
+        drift = np.degrees(K.long_axis_drift_rad(thigh_at, cal.thigh_reference))
+        angles = JointAngles(t, ir, np.degrees(flex), drift)
+        self._count(angles, events)
+        return angles
+
+    def _count(self, angles: JointAngles, events: list[RepEvent]) -> None:
+        self.latest = (float(angles.t[-1]), float(angles.hip_ir_deg[-1]),
+                       float(angles.knee_flexion_deg[-1]), float(angles.thigh_drift_deg[-1]))
+        self._last_t = float(angles.t[-1])
+        if not self._in_exercise:
+            return
+        t_start = self._marker_time(MarkerLabel.EXERCISE_START) or 0.0
+        sel = angles.t >= t_start
+        if not sel.any():
+            return
+        ir = angles.hip_ir_deg[sel]
+        peak = float(ir.max())
+        self.max_ir_deg = peak if not np.isfinite(self.max_ir_deg) else max(self.max_ir_deg, peak)
+        update = self.counter.update
+        for tt, a in zip(angles.t[sel].tolist(), ir.tolist(), strict=True):
+            events.extend(update(tt, a))
+
+    # --- end ------------------------------------------------------------------------------
+    def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:
+        """Flush, calibrate if the recording ended in the swing phase, close the exercise."""
+        parts: list[JointAngles] = []
+        events: list[RepEvent] = []
+        calibrated: Calibration | None = None
+        self._flush(parts, events)
+        if self.calibration is None:
+            if self._marker_time(MarkerLabel.CALIBRATION_SWING) is None:
+                raise MissingPhaseError(
+                    "the session has no calibration phases (markers calibration.static and calibration.swing).",
+                    "Record the still phase and the knee swings before the exercise.",
+                )
+            calibrated = self._calibrate(self._last_sample_time(), parts)
+        if self._in_exercise:
+            self._in_exercise = False
+            events.extend(self.counter.finish(self._last_t))
+        result = AnalysisResult(
+            exercise=self.exercise.id,
+            side=self.side.value,
+            max_ir_deg=self.max_ir_deg,
+            reps=list(self.counter.reps),
+            holds=list(self.counter.holds),
+            compensations=[],
+        )
+        return result, PipelineUpdate(JointAngles.concat(parts), events, calibrated)
+
+    def _last_sample_time(self) -> float:
+        ts = [k.t[-1][-1] for k in self._kept.values() if k.t and len(k.t[-1])]
+        return float(max(ts)) if ts else 0.0
+
+
+def analyse_samples(exercise: Exercise, side: Side, rate_hz: float,
+                    items: Sequence[ImuSample | Marker]) -> tuple[AnalysisResult, JointAngles, Calibration]:
+    """Offline: run a whole session through the pipeline at once."""
+    pipe = SessionPipeline(exercise, side, rate_hz)
+    first = pipe.feed(items)
+    result, last = pipe.finish()
+    assert pipe.calibration is not None
+    return result, JointAngles.concat([first.angles, last.angles]), pipe.calibration

@@ -1,0 +1,182 @@
+"""Rep and hold counting on a live stream of one angle (the exercise's primary measure).
+
+Fed one output instant at a time, it follows each movement out of rest, its peak, an end-range hold
+and the return, and reports what happened as events. The same object serves the live view and the
+offline analysis, so both find the same reps.
+
+A rep starts when the angle leaves rest (below `rest_deg`), counts once it passes `count_deg`, and
+ends when the angle is back below `rest_deg`. A hold is the end-range plateau: it starts when the
+angle, past half of the rep's range so far, stops rising (its speed falls under a fraction of the
+rise's top speed) and ends when the angle falls away by more than `hold_band_deg` or starts back down
+faster than that speed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tracker.analysis import Hold, Rep
+
+
+@dataclass(frozen=True, slots=True)
+class RepParams:
+    rest_deg: float = 5.0
+    """Below this the leg is at rest, deg."""
+    count_deg: float = 10.0
+    """A movement counts as a rep once it passes this, deg."""
+    speed_window_s: float = 0.2
+    """Angular speed is the slope between the two halves of this trailing window, s."""
+    hold_speed_fraction: float = 0.1
+    """A hold starts/ends when the speed is under this fraction of the rise's top speed."""
+    hold_min_speed_deg_s: float = 2.0
+    """... but never under this, deg/s (noise floor)."""
+    hold_band_deg: float = 3.0
+    """A hold ends if the angle falls this far below the hold's highest point, deg."""
+    min_hold_s: float = 0.5
+    """Shorter plateaus are not counted as holds, s."""
+
+
+class RepPhase(StrEnum):
+    REST = "rest"
+    RISING = "rising"
+    HOLDING = "holding"
+    RETURNING = "returning"
+
+
+@dataclass(frozen=True, slots=True)
+class RepEvent:
+    kind: str
+    """rep_started | hold_started | hold_ended | rep_completed | movement_abandoned"""
+    t: float
+    rep_no: int
+    rep: Rep | None = None
+    hold: Hold | None = None
+
+
+@dataclass(slots=True)
+class _Current:
+    start: float
+    counted: bool = False
+    peak_t: float = 0.0
+    peak_deg: float = float("-inf")
+    top_rise_speed: float = 0.0
+    hold_start: float | None = None
+    hold_max: float = float("-inf")
+    hold_sum: float = 0.0
+    hold_n: int = 0
+    hold: Hold | None = None
+
+
+@dataclass
+class RepCounter:
+    params: RepParams = field(default_factory=RepParams)
+    reps: list[Rep] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    phase: RepPhase = RepPhase.REST
+    _last_rest_t: float | None = None
+    _cur: _Current | None = None
+    _window: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def hold_elapsed(self, t: float) -> float:
+        """Seconds into the current hold (0 if not holding)."""
+        cur = self._cur
+        if cur is None or cur.hold_start is None or self.phase is not RepPhase.HOLDING:
+            return 0.0
+        return max(0.0, t - cur.hold_start)
+
+    @property
+    def current_peak_deg(self) -> float | None:
+        return None if self._cur is None else self._cur.peak_deg
+
+    def _speed(self, t: float, angle: float) -> float:
+        """deg/s: difference of the mean angle of the newer and older half of the window (robust to
+        tremor and sensor noise; lags by half the window at both ends of a hold, so durations hold)."""
+        w = self._window
+        w.append((t, angle))
+        while len(w) > 2 and t - w[1][0] >= self.params.speed_window_s:
+            w.popleft()
+        n = len(w)
+        if n < 4:
+            return 0.0
+        half = n // 2
+        older, newer = list(w)[:half], list(w)[n - half:]
+        dt = sum(x[0] for x in newer) / half - sum(x[0] for x in older) / half
+        da = sum(x[1] for x in newer) / half - sum(x[1] for x in older) / half
+        return da / dt if dt > 0 else 0.0
+
+    def update(self, t: float, angle_deg: float) -> list[RepEvent]:
+        """Feed the next output instant (time s, angle deg); returns what happened."""
+        p = self.params
+        speed = self._speed(t, angle_deg)
+        events: list[RepEvent] = []
+        if angle_deg <= p.rest_deg:
+            if self._cur is not None:
+                events.extend(self._close(t))
+            self._last_rest_t = t
+            self.phase = RepPhase.REST
+            return events
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = _Current(start=self._last_rest_t if self._last_rest_t is not None else t)
+            self.phase = RepPhase.RISING
+        if angle_deg > cur.peak_deg:
+            cur.peak_deg, cur.peak_t = angle_deg, t
+        if not cur.counted and angle_deg >= p.count_deg:
+            cur.counted = True
+            events.append(RepEvent("rep_started", cur.start, len(self.reps) + 1))
+        threshold = max(p.hold_min_speed_deg_s, p.hold_speed_fraction * cur.top_rise_speed)
+        if self.phase is RepPhase.RISING:
+            cur.top_rise_speed = max(cur.top_rise_speed, speed)
+            if cur.counted and speed < threshold and angle_deg >= 0.5 * cur.peak_deg:
+                self.phase = RepPhase.HOLDING
+                cur.hold_start, cur.hold_max, cur.hold_sum, cur.hold_n = t, angle_deg, 0.0, 0
+                events.append(RepEvent("hold_started", t, len(self.reps) + 1))
+        elif self.phase is RepPhase.HOLDING:
+            cur.hold_max = max(cur.hold_max, angle_deg)
+            if angle_deg < cur.hold_max - p.hold_band_deg or speed < -threshold:
+                events.extend(self._end_hold(t))
+                self.phase = RepPhase.RETURNING
+            else:
+                cur.hold_sum += angle_deg
+                cur.hold_n += 1
+        elif self.phase is RepPhase.RETURNING and speed > threshold and angle_deg > p.count_deg:
+            # rose again without coming back to rest: keep it one rep, allow another hold
+            self.phase = RepPhase.RISING
+        return events
+
+    def _end_hold(self, t: float) -> list[RepEvent]:
+        cur = self._cur
+        assert cur is not None and cur.hold_start is not None
+        duration = t - cur.hold_start
+        if duration < self.params.min_hold_s or cur.hold_n == 0:
+            return []
+        hold = Hold(cur.hold_start, t, cur.hold_sum / cur.hold_n)
+        # the longest plateau of the rep is its hold
+        if cur.hold is None or (hold.end - hold.start) > (cur.hold.end - cur.hold.start):
+            cur.hold = hold
+        return [RepEvent("hold_ended", t, len(self.reps) + 1, hold=hold)]
+
+    def _close(self, t: float) -> list[RepEvent]:
+        cur = self._cur
+        assert cur is not None
+        events: list[RepEvent] = []
+        if self.phase is RepPhase.HOLDING:
+            events.extend(self._end_hold(t))
+        self._cur = None
+        if not cur.counted:
+            return [*events, RepEvent("movement_abandoned", t, len(self.reps) + 1)]
+        hold_s = 0.0 if cur.hold is None else cur.hold.end - cur.hold.start
+        rep = Rep(cur.start, cur.peak_t, t, cur.peak_deg, hold_s)
+        self.reps.append(rep)
+        if cur.hold is not None:
+            self.holds.append(cur.hold)
+        events.append(RepEvent("rep_completed", t, len(self.reps), rep=rep))
+        return events
+
+    def finish(self, t: float) -> list[RepEvent]:
+        """End of the exercise: close a rep still under way (it counts if it passed count_deg)."""
+        if self._cur is None:
+            return []
+        return self._close(t)

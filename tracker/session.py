@@ -1,0 +1,120 @@
+"""A live session: samples from a source, through the pipeline, into the store and the live view.
+
+Tasks (owned by one TaskGroup): the producer moves batches from the source into a bounded queue
+(see firmware_bridge.stream_queue for the drop policy); the consumer feeds the pipeline, writes samples
+and markers to the store and commits at least once a second; the view redraws a few times a second
+from the shared state, dropping frames rather than samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from firmware_bridge.stream_queue import SampleQueue
+from imu_core.types import ImuSample, Marker
+from tracker.analysis import AnalysisResult, Rep
+from tracker.pipeline import PipelineUpdate, SessionPipeline
+from tracker.reps import RepPhase
+from tracker.store import SessionStore
+
+Event = ImuSample | Marker
+
+
+@dataclass(slots=True)
+class LiveState:
+    """Everything the live views show; updated by the consumer, read by the views."""
+
+    exercise_name: str
+    side: str
+    target_reps: int
+    target_hold_s: tuple[float, float]
+    phase: str = ""
+    t: float = 0.0
+    hip_ir_deg: float | None = None
+    knee_flexion_deg: float | None = None
+    thigh_drift_deg: float | None = None
+    rep_phase: RepPhase = RepPhase.REST
+    hold_elapsed_s: float = 0.0
+    reps: list[Rep] = field(default_factory=list)
+    max_ir_deg: float | None = None
+    calibration_score: float | None = None
+    samples: int = 0
+    dropped_samples: int = 0
+    messages: list[str] = field(default_factory=list)
+    finished: bool = False
+
+
+def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate) -> list[str]:
+    """Copy the pipeline's news into the live state; return lines worth announcing."""
+    news: list[str] = []
+    if update.calibration is not None:
+        state.calibration_score = update.calibration.score
+        news.append(f"Calibrated (quality {update.calibration.score:.0%}).")
+    if pipe.latest is not None:
+        state.t, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = pipe.latest
+    if pipe.phase != state.phase:
+        state.phase = pipe.phase
+    state.rep_phase = pipe.counter.phase
+    state.hold_elapsed_s = pipe.counter.hold_elapsed(state.t)
+    state.max_ir_deg = None if pipe.max_ir_deg != pipe.max_ir_deg else pipe.max_ir_deg
+    state.samples = pipe.samples_seen
+    for ev in update.events:
+        if ev.kind == "rep_completed" and ev.rep is not None:
+            state.reps.append(ev.rep)
+            news.append(f"Rep {ev.rep_no}: peak {ev.rep.peak_ir_deg:.1f} deg, held {ev.rep.hold_s:.1f} s")
+    state.messages.extend(news)
+    return news
+
+
+async def run_live_session(
+    source: AsyncIterator[list[Event]],
+    pipeline: SessionPipeline,
+    store: SessionStore,
+    session_id: int,
+    state: LiveState,
+    on_change: Callable[[LiveState, list[str]], None] | None = None,
+    commit_interval_s: float = 1.0,
+) -> AnalysisResult:
+    """Run until the source ends; returns the session's analysis (also saved in the store)."""
+    queue = SampleQueue()
+
+    async def produce() -> None:
+        try:
+            async for batch in source:
+                queue.put(batch)
+        finally:
+            queue.close()
+
+    async def consume() -> None:
+        last_commit = time.monotonic()
+        while (batch := await queue.get()) is not None:
+            samples = [e for e in batch if isinstance(e, ImuSample)]
+            store.add_samples(session_id, samples)
+            for e in batch:
+                if isinstance(e, Marker):
+                    store.add_marker(session_id, e)
+            update = pipeline.feed(batch)
+            state.dropped_samples = queue.dropped_samples
+            news = apply_update(state, pipeline, update)
+            if on_change is not None:
+                on_change(state, news)
+            if time.monotonic() - last_commit >= commit_interval_s:
+                store.commit()
+                last_commit = time.monotonic()
+        store.commit()
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(produce(), name="sample-producer")
+        tg.create_task(consume(), name="pipeline-consumer")
+    result, final = pipeline.finish()
+    news = apply_update(state, pipeline, final)
+    state.finished = True
+    if on_change is not None:
+        on_change(state, news)
+    store.save_analysis(session_id, result)
+    store.finish_session(session_id, "complete")
+    store.commit()
+    return result
