@@ -28,13 +28,15 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def conjugate(q: np.ndarray) -> np.ndarray:
     """Conjugate (the inverse of a unit quaternion)."""
-    return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
+    out: np.ndarray = np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
+    return out
 
 
 def normalize(q: np.ndarray) -> np.ndarray:
     """Scale to unit norm."""
     q = np.asarray(q, dtype=float)
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+    out: np.ndarray = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return out
 
 
 def canonical(q: np.ndarray) -> np.ndarray:
@@ -85,7 +87,8 @@ def to_rotation_vector(q: np.ndarray) -> np.ndarray:
 def angle(q: np.ndarray) -> np.ndarray:
     """Rotation angle in [0, pi] rad."""
     q = np.asarray(q, dtype=float)
-    return 2.0 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0]))
+    out: np.ndarray = 2.0 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0]))
+    return out
 
 
 def to_matrix(q: np.ndarray) -> np.ndarray:
@@ -148,7 +151,8 @@ def swing_angle(q: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Angle (rad, in [0, pi]) by which q moves the axis itself (the swing of swing-twist)."""
     moved = rotate(q, axis)
     cosang = np.clip(np.sum(moved * np.asarray(axis, dtype=float), axis=-1), -1.0, 1.0)
-    return np.arccos(cosang)
+    out: np.ndarray = np.arccos(cosang)
+    return out
 
 
 def slerp(a: np.ndarray, b: np.ndarray, frac: np.ndarray | float) -> np.ndarray:

@@ -77,7 +77,7 @@ def test_rep_cut_by_end_of_exercise_still_counts() -> None:
 
 
 def test_live_hold_timer_runs_during_the_hold() -> None:
-    t, a, truth = trace([(30.0, 4.0)])
+    t, a, _ = trace([(30.0, 4.0)])
     counter = RepCounter()
     seen = []
     for tt, aa in zip(t, a, strict=True):

@@ -106,7 +106,7 @@ def cmd_sessions(args: argparse.Namespace, console: Console) -> int:
     for col in ("id", "started (UTC)", "exercise", "side", "source", "status", "duration", "reps", "max IR"):
         table.add_column(col)
     for s in sessions:
-        table.add_row(str(s.id), s.created_at[:19].replace("T", " "), s.exercise, s.side, s.source, s.status,
+        table.add_row(str(s.id), f"{s.created_at:%Y-%m-%d %H:%M}", s.exercise, s.side.value, s.source, s.status,
                       f"{s.duration_s:.0f} s", str(s.n_reps),
                       "--" if s.max_ir_deg is None else f"{s.max_ir_deg:.1f}°")
     console.print(table)

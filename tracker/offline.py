@@ -33,5 +33,5 @@ def session_report(store: SessionStore, session_id: int, out_png: Path) -> Path:
     result, angles, _ = analyse_recording(rec)
     stored = store.load_analysis(session_id)
     exercise = get_exercise(rec.exercise)
-    title = f"Session {session_id} · {exercise.name} · {rec.side.value} leg · {info.created_at[:16].replace('T', ' ')}"
+    title = (f"Session {session_id} · {exercise.name} · {rec.side.value} leg · {info.created_at:%Y-%m-%d %H:%M} UTC")
     return session_chart(angles, stored or result, rec.markers, title, out_png)

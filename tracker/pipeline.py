@@ -79,6 +79,7 @@ class SessionPipeline:
         self.latest: tuple[float, float, float, float] | None = None
         """(t, hip_ir_deg, knee_flexion_deg, thigh_drift_deg) of the newest output instant."""
         self.samples_seen = 0
+        self.last_sample_t = 0.0
         self._pending: dict[Segment, list[ImuSample]] = {seg: [] for seg in LEG_SENSORS}
         self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in LEG_SENSORS}
         self._still: dict[Segment, StillPhase] | None = None
@@ -113,6 +114,7 @@ class SessionPipeline:
             elif item.sensor in self._pending:
                 self._pending[item.sensor].append(item)
                 self.samples_seen += 1
+                self.last_sample_t = item.t
         self._flush(parts, events)
         return PipelineUpdate(JointAngles.concat(parts), events, calibrated)
 
@@ -188,10 +190,7 @@ class SessionPipeline:
             thigh_seg = np.zeros((0, 4))
         # pair each shin sample with the newest thigh orientation at or before it
         idx = np.searchsorted(t_thigh, t_shin, side="right") - 1
-        if self._last_thigh is None:
-            keep = idx >= 0
-        else:
-            keep = np.ones(len(t_shin), dtype=bool)
+        keep = idx >= 0 if self._last_thigh is None else np.ones(len(t_shin), dtype=bool)
         prev = self._last_thigh if self._last_thigh is not None else np.array([1.0, 0, 0, 0])
         stacked = np.vstack([prev[None, :], thigh_seg])
         thigh_at = stacked[idx[keep] + 1]
@@ -239,7 +238,7 @@ class SessionPipeline:
                     "the session has no calibration phases (markers calibration.static and calibration.swing).",
                     "Record the still phase and the knee swings before the exercise.",
                 )
-            calibrated = self._calibrate(self._last_sample_time(), parts)
+            calibrated = self._calibrate(self.last_sample_t, parts)
         if self._in_exercise:
             self._in_exercise = False
             events.extend(self.counter.finish(self._last_t))
@@ -253,9 +252,6 @@ class SessionPipeline:
         )
         return result, PipelineUpdate(JointAngles.concat(parts), events, calibrated)
 
-    def _last_sample_time(self) -> float:
-        ts = [k.t[-1][-1] for k in self._kept.values() if k.t and len(k.t[-1])]
-        return float(max(ts)) if ts else 0.0
 
 
 def analyse_samples(exercise: Exercise, side: Side, rate_hz: float,

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from imu_core.types import JointAngles, Marker, MarkerLabel  # noqa: E402
-from tracker.analysis import AnalysisResult  # noqa: E402
+from imu_core.types import JointAngles, Marker, MarkerLabel
+from tracker.analysis import AnalysisResult
 
 PHASE_COLOURS = {
     MarkerLabel.CALIBRATION_STATIC: ("#e8e8e8", "still"),
@@ -49,11 +49,11 @@ def session_chart(angles: JointAngles, result: AnalysisResult, markers: list[Mar
     sub = f"{reps} reps, max {result.max_ir_deg:.1f}°" + (
         f", mean hold {sum(holds) / len(holds):.1f} s" if holds else "")
     ax_ir.set_title(f"{title}\n{sub}", fontsize=11)
-    ymax = max(45.0, float(angles.hip_ir_deg.max()) + 8 if len(angles) else 45.0)
+    ymax = max(45.0, float(angles.hip_ir_deg.max()) + 12 if len(angles) else 45.0)
     ax_ir.set_ylim(min(-10.0, float(angles.hip_ir_deg.min()) - 3 if len(angles) else -10.0), ymax)
     ax_ir.plot([], [], "s", color="#ffd27f", label="hold")
     ax_ir.plot([], [], "v", color="#c0392b", label="rep peak")
-    ax_ir.legend(loc="upper right", fontsize=8, ncols=4)
+    ax_ir.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=4, frameon=False)
     ax_knee.plot(angles.t, angles.knee_flexion_deg, color="#555", lw=1.0)
     ax_knee.set_ylabel("knee flexion (deg)")
     ax_knee.set_xlabel("time (s)")

@@ -4,11 +4,13 @@ Fed one output instant at a time, it follows each movement out of rest, its peak
 and the return, and reports what happened as events. The same object serves the live view and the
 offline analysis, so both find the same reps.
 
-A rep starts when the angle leaves rest (below `rest_deg`), counts once it passes `count_deg`, and
-ends when the angle is back below `rest_deg`. A hold is the end-range plateau: it starts when the
-angle, past half of the rep's range so far, stops rising (its speed falls under a fraction of the
-rise's top speed) and ends when the angle falls away by more than `hold_band_deg` or starts back down
-faster than that speed.
+A rep counts once the angle passes `count_deg`; it is over when the angle is back under `rest_deg`.
+Its start and end are the moments the angle left and regained the resting level (the angle's level at
+rest plus `quiet_margin_deg`), so they mark the movement itself rather than a threshold crossing.
+
+A hold is the end-range plateau: it starts when the angle, past half of the rep's range so far, stops
+rising (its speed falls under a fraction of the rise's top speed) and ends when the angle falls away by
+more than `hold_band_deg` or starts back down faster than that speed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class RepParams:
     """A hold ends if the angle falls this far below the hold's highest point, deg."""
     min_hold_s: float = 0.5
     """Shorter plateaus are not counted as holds, s."""
+    quiet_margin_deg: float = 1.5
+    """Within this of the resting level the leg counts as back at rest, deg."""
+    rest_level_tau_s: float = 1.0
+    """Time constant of the resting level's running average, s."""
+    settle_s: float = 1.0
+    """After falling under rest_deg, a rep ends at the latest this much later, s."""
 
 
 class RepPhase(StrEnum):
@@ -67,6 +75,7 @@ class _Current:
     hold_sum: float = 0.0
     hold_n: int = 0
     hold: Hold | None = None
+    below_rest_t: float | None = None
 
 
 @dataclass
@@ -75,7 +84,9 @@ class RepCounter:
     reps: list[Rep] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     phase: RepPhase = RepPhase.REST
-    _last_rest_t: float | None = None
+    _last_quiet_t: float | None = None
+    _rest_level_deg: float = 0.0
+    _prev_t: float | None = None
     _cur: _Current | None = None
     _window: deque[tuple[float, float]] = field(default_factory=deque)
 
@@ -110,17 +121,32 @@ class RepCounter:
         """Feed the next output instant (time s, angle deg); returns what happened."""
         p = self.params
         speed = self._speed(t, angle_deg)
+        dt = 0.0 if self._prev_t is None else max(0.0, t - self._prev_t)
+        self._prev_t = t
         events: list[RepEvent] = []
-        if angle_deg <= p.rest_deg:
-            if self._cur is not None:
-                events.extend(self._close(t))
-            self._last_rest_t = t
-            self.phase = RepPhase.REST
-            return events
+        quiet = angle_deg <= self._rest_level_deg + p.quiet_margin_deg
         cur = self._cur
+        if angle_deg <= p.rest_deg:
+            if cur is None:
+                self._rest_level_deg += (angle_deg - self._rest_level_deg) * min(1.0, dt / p.rest_level_tau_s)
+                if quiet:
+                    self._last_quiet_t = t
+                self.phase = RepPhase.REST
+                return events
+            if self.phase is RepPhase.HOLDING:
+                events.extend(self._end_hold(t))
+            self.phase = RepPhase.RETURNING
+            if cur.below_rest_t is None:
+                cur.below_rest_t = t
+            if quiet or t - cur.below_rest_t >= p.settle_s:
+                events.extend(self._close(t))
+                self._last_quiet_t = t
+                self.phase = RepPhase.REST
+            return events
         if cur is None:
-            cur = self._cur = _Current(start=self._last_rest_t if self._last_rest_t is not None else t)
+            cur = self._cur = _Current(start=self._last_quiet_t if self._last_quiet_t is not None else t)
             self.phase = RepPhase.RISING
+        cur.below_rest_t = None
         if angle_deg > cur.peak_deg:
             cur.peak_deg, cur.peak_t = angle_deg, t
         if not cur.counted and angle_deg >= p.count_deg:

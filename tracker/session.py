@@ -53,8 +53,9 @@ def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate
     if update.calibration is not None:
         state.calibration_score = update.calibration.score
         news.append(f"Calibrated (quality {update.calibration.score:.0%}).")
+    state.t = pipe.last_sample_t
     if pipe.latest is not None:
-        state.t, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = pipe.latest
+        _, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = pipe.latest
     if pipe.phase != state.phase:
         state.phase = pipe.phase
     state.rep_phase = pipe.counter.phase
