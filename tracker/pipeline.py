@@ -119,11 +119,13 @@ class SessionPipeline:
         return PipelineUpdate(JointAngles.concat(parts), events, calibrated)
 
     def _on_marker(self, marker: Marker, parts: list[JointAngles], events: list[RepEvent]) -> Calibration | None:
+        # A phase lasts until the next marker, whatever its label.
+        ended = self.markers[-1].label if self.markers else ""
         self.markers.append(marker)
         got: Calibration | None = None
-        if marker.label == MarkerLabel.CALIBRATION_SWING:
+        if ended == MarkerLabel.CALIBRATION_STATIC:
             self._analyse_still(marker.t)
-        elif self.calibration is None and self._marker_time(MarkerLabel.CALIBRATION_SWING) is not None:
+        elif ended == MarkerLabel.CALIBRATION_SWING and self.calibration is None:
             got = self._calibrate(marker.t, parts)
         if marker.label == MarkerLabel.EXERCISE_START:
             self._in_exercise = True
@@ -133,13 +135,11 @@ class SessionPipeline:
             events.extend(self.counter.finish(marker.t))
         return got
 
-    def _analyse_still(self, t_swing: float) -> None:
+    def _analyse_still(self, t_end: float) -> None:
         t_still = self._marker_time(MarkerLabel.CALIBRATION_STATIC)
-        if t_still is None:
-            raise MissingPhaseError("the knee swings started before any still phase.",
-                                    "Begin with the still phase (marker calibration.static).")
+        assert t_still is not None
         data = {seg: k.phase_data() for seg, k in self._kept.items()}
-        self._still = still_phases(data, t_still, t_swing)
+        self._still = still_phases(data, t_still, t_end)
         for seg, st in self._still.items():
             self.filters[seg].set_gyro_bias(st.gyro_bias_rad_s)
 
@@ -147,8 +147,8 @@ class SessionPipeline:
         t_swing = self._marker_time(MarkerLabel.CALIBRATION_SWING)
         assert t_swing is not None
         if self._still is None:
-            self._analyse_still(t_swing)
-        assert self._still is not None
+            raise MissingPhaseError("the knee swings came before any still phase.",
+                                    "Begin with the still phase (marker calibration.static), then the swings.")
         data = {seg: k.phase_data() for seg, k in self._kept.items()}
         self.calibration = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
         self._kept = {seg: _Kept() for seg in LEG_SENSORS}
@@ -233,11 +233,15 @@ class SessionPipeline:
         calibrated: Calibration | None = None
         self._flush(parts, events)
         if self.calibration is None:
-            if self._marker_time(MarkerLabel.CALIBRATION_SWING) is None:
+            if self._marker_time(MarkerLabel.CALIBRATION_STATIC) is None:
                 raise MissingPhaseError(
                     "the session has no calibration phases (markers calibration.static and calibration.swing).",
                     "Record the still phase and the knee swings before the exercise.",
                 )
+            if self._marker_time(MarkerLabel.CALIBRATION_SWING) is None:
+                raise MissingPhaseError("the session has a still phase but no knee swings "
+                                        "(marker calibration.swing).",
+                                        "Swing the lower leg a few times after the still phase.")
             calibrated = self._calibrate(self.last_sample_t, parts)
         if self._in_exercise:
             self._in_exercise = False

@@ -1,0 +1,81 @@
+"""Calibration against the simulator's known strap orientations, and its refusals."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from calibration.errors import MissingPhaseError, SensorMovedError, SwingTooSmallError
+from calibration.model import Calibration
+from firmware_bridge.simulator import simulate_session
+from imu_core import quaternion as Q
+from imu_core.frames import Segment, Side
+from imu_core.types import Marker, MarkerLabel, Recording
+from tracker.offline import analyse_recording
+
+
+def angle_between_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(Q.angle(Q.multiply(Q.conjugate(a), b))))
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_mounts_found_whatever_the_strap(seed: int) -> None:
+    sim = simulate_session(seed=seed, side=Side.LEFT if seed % 2 else Side.RIGHT, reps=1)
+    _, _, cal = analyse_recording(sim.recording)
+    for seg, tol in ((Segment.SHIN, 1.5), (Segment.THIGH, 2.5)):
+        assert angle_between_deg(cal.sensors[seg].mount, sim.mounts[seg].q) < tol, seg
+    assert cal.score > 0.7
+    assert cal.quality["knee_flexion_at_start_deg"] == pytest.approx(90.0, abs=1.0)
+
+
+def test_calibration_round_trips_through_json() -> None:
+    sim = simulate_session(seed=5, reps=1)
+    _, _, cal = analyse_recording(sim.recording)
+    back = Calibration.from_json(cal.to_json())
+    for seg in cal.sensors:
+        np.testing.assert_allclose(back.sensors[seg].mount, cal.sensors[seg].mount)
+    np.testing.assert_allclose(back.femur_reference, cal.femur_reference)
+    assert back.side == cal.side and back.quality == cal.quality
+
+
+def with_markers(rec: Recording, shifts: dict[str, float]) -> Recording:
+    return replace(rec, markers=[Marker(m.t + shifts.get(m.label, 0.0), m.label) for m in rec.markers])
+
+
+def test_moving_during_still_phase_is_refused() -> None:
+    rec = simulate_session(seed=2, reps=1).recording
+    t_static = rec.marker_time(MarkerLabel.CALIBRATION_STATIC)
+    t_swing = rec.marker_time(MarkerLabel.CALIBRATION_SWING)
+    assert t_static is not None and t_swing is not None
+    # the person was told to start swinging 3 s later than they did
+    moved = with_markers(rec, {MarkerLabel.CALIBRATION_SWING: 3.0})
+    with pytest.raises(SensorMovedError, match="shin sensor moved"):
+        analyse_recording(moved)
+
+
+def test_swings_too_small_are_refused() -> None:
+    rec = simulate_session(seed=2, reps=1).recording
+    t_swing = rec.marker_time(MarkerLabel.CALIBRATION_SWING)
+    assert t_swing is not None
+    # the swing phase begins only after the swings are over: the person barely moves in it
+    late = [m for m in rec.markers if m.label != MarkerLabel.CALIBRATION_SWING]
+    t_ex = rec.marker_time(MarkerLabel.EXERCISE_START)
+    assert t_ex is not None
+    late.append(Marker(t_swing, "note.free-swing"))  # an unknown label still ends the still phase
+    late.append(Marker(t_ex - 1.0, MarkerLabel.CALIBRATION_SWING))
+    late.sort(key=lambda m: m.t)
+    with pytest.raises(SwingTooSmallError):
+        analyse_recording(replace(rec, markers=late))
+
+
+def test_no_magnetometer_is_a_clear_error() -> None:
+    sim = simulate_session(seed=3, reps=1, with_magnetometer=False)
+    with pytest.raises(MissingPhaseError, match="magnetometer"):
+        analyse_recording(sim.recording)
+
+
+def test_no_calibration_markers_is_a_clear_error() -> None:
+    rec = simulate_session(seed=3, reps=1).recording
+    bare = replace(rec, markers=[m for m in rec.markers if not m.label.startswith("calibration")])
+    with pytest.raises(MissingPhaseError, match="no calibration phases"):
+        analyse_recording(bare)

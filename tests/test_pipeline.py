@@ -1,0 +1,81 @@
+"""The session pipeline: accuracy against the simulator's truth, and one result however it is fed."""
+
+import numpy as np
+import pytest
+
+from firmware_bridge.replay import merged_events
+from firmware_bridge.simulator import ImuErrorModel, simulate_session
+from imu_core.filters import VqfFilter
+from imu_core.frames import Segment, Side
+from imu_core.types import JointAngles, MarkerLabel
+from tracker.exercises import SEATED_IR
+from tracker.offline import analyse_recording
+from tracker.pipeline import SessionPipeline
+
+
+@pytest.mark.parametrize(("seed", "side"), [(21, Side.LEFT), (22, Side.RIGHT)])
+def test_angles_and_reps_match_the_truth(seed: int, side: Side) -> None:
+    sim = simulate_session(seed=seed, side=side, reps=4)
+    result, angles, _ = analyse_recording(sim.recording)
+    t_ex = sim.recording.marker_time(MarkerLabel.EXERCISE_START)
+    assert t_ex is not None
+    sel = angles.t >= t_ex
+    ir_true = np.interp(angles.t[sel], sim.truth.t, sim.truth.hip_ir_deg)
+    knee_true = np.interp(angles.t[sel], sim.truth.t, sim.truth.knee_flexion_deg)
+    assert np.sqrt(np.mean((angles.hip_ir_deg[sel] - ir_true) ** 2)) < 1.0
+    assert np.sqrt(np.mean((angles.knee_flexion_deg[sel] - knee_true) ** 2)) < 2.0
+    assert len(result.reps) == len(sim.truth_reps) == 4
+    for rep, true in zip(result.reps, sim.truth_reps, strict=True):
+        assert rep.peak_ir_deg == pytest.approx(true.peak_ir_deg, abs=1.0)
+        assert rep.hold_s == pytest.approx(true.hold_s, abs=0.5)
+        assert rep.start == pytest.approx(true.start, abs=0.5)
+        assert rep.end == pytest.approx(true.end, abs=0.5)
+    assert result.max_ir_deg == pytest.approx(max(r.peak_ir_deg for r in sim.truth_reps), abs=1.0)
+    assert len(result.holds) == 4
+
+
+def test_angle_output_covers_the_whole_recording_at_sample_rate() -> None:
+    sim = simulate_session(seed=4, reps=2)
+    _, angles, _ = analyse_recording(sim.recording)
+    shin_t = sim.recording.streams[Segment.SHIN].t
+    assert angles.t[0] - shin_t[0] < 0.05 and shin_t[-1] - angles.t[-1] < 0.05
+    assert np.all(np.diff(angles.t) > 0)
+    assert np.median(np.diff(angles.t)) < 1 / 50
+
+
+def test_feeding_in_pieces_gives_what_one_pass_gives() -> None:
+    sim = simulate_session(seed=8, reps=3, errors=ImuErrorModel(packet_loss_probability=0.02))
+    events = merged_events(sim.recording)
+    one = SessionPipeline(SEATED_IR, sim.side, sim.recording.sample_rate_hz)
+    first = one.feed(events)
+    result_one, last_one = one.finish()
+    angles_one = JointAngles.concat([first.angles, last_one.angles])
+
+    rng = np.random.default_rng(0)
+    pieces = SessionPipeline(SEATED_IR, sim.side, sim.recording.sample_rate_hz)
+    parts = []
+    i = 0
+    while i < len(events):
+        n = int(rng.integers(1, 40))
+        parts.append(pieces.feed(events[i:i + n]).angles)
+        i += n
+    result_pieces, last_pieces = pieces.finish()
+    parts.append(last_pieces.angles)
+    angles_pieces = JointAngles.concat(parts)
+    np.testing.assert_array_equal(angles_pieces.t, angles_one.t)
+    np.testing.assert_allclose(angles_pieces.hip_ir_deg, angles_one.hip_ir_deg, atol=1e-9)
+    assert result_pieces.reps == result_one.reps
+    assert len(result_one.reps) == 3
+
+
+def test_filter_state_saved_and_restored_continues_the_stream() -> None:
+    sim = simulate_session(seed=9, reps=1)
+    shin = sim.recording.streams[Segment.SHIN]
+    whole = VqfFilter(100.0).update(shin.gyr, shin.acc)
+    a = VqfFilter(100.0)
+    half = len(shin) // 2
+    head = a.update(shin.gyr[:half], shin.acc[:half])
+    b = VqfFilter(100.0)
+    b.set_state(a.get_state())
+    tail = b.update(shin.gyr[half:], shin.acc[half:])
+    np.testing.assert_allclose(np.vstack([head, tail]), whole, atol=1e-12)
