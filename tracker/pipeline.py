@@ -24,6 +24,7 @@ from calibration.still import StillPhase
 from imu_core import kinematics as K
 from imu_core.filters import VqfFilter
 from imu_core.frames import Segment, Side
+from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
 from tracker.analysis import AnalysisResult
 from tracker.exercises import Exercise
@@ -71,7 +72,7 @@ class SessionPipeline:
         self.exercise = exercise
         self.side = side
         self.rate_hz = rate_hz
-        self.filters = {seg: VqfFilter(rate_hz, use_mag=False) for seg in LEG_SENSORS}
+        self.filters = {seg: GapBridgingFilter(VqfFilter(rate_hz, use_mag=False), rate_hz) for seg in LEG_SENSORS}
         self.counter = RepCounter(exercise.rep_params)
         self.calibration: Calibration | None = None
         self.markers: list[Marker] = []
@@ -141,7 +142,7 @@ class SessionPipeline:
         data = {seg: k.phase_data() for seg, k in self._kept.items()}
         self._still = still_phases(data, t_still, t_end)
         for seg, st in self._still.items():
-            self.filters[seg].set_gyro_bias(st.gyro_bias_rad_s)
+            self.filters[seg].inner.set_gyro_bias(st.gyro_bias_rad_s)
 
     def _calibrate(self, t_end: float, parts: list[JointAngles]) -> Calibration:
         t_swing = self._marker_time(MarkerLabel.CALIBRATION_SWING)
@@ -166,7 +167,7 @@ class SessionPipeline:
                 continue
             self._pending[seg] = []
             stream = SensorStream.from_samples(batch)
-            quat = self.filters[seg].update(stream.gyr, stream.acc)
+            quat = self.filters[seg].update(stream.t, stream.gyr, stream.acc)
             out[seg] = (stream.t, quat)
             if self.calibration is None:
                 kept = self._kept[seg]

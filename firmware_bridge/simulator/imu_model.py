@@ -171,7 +171,8 @@ class ImuErrorModel:
     """Soft-tissue artefact of the thigh sensor: extra rotation about the femur axis of -k * hip IR
     (k = this; the skin lags the bone, e.g. 0.3)."""
     sta_wobble_deg: float = 0.0
-    """Amplitude of a small soft-tissue wobble of the thigh sensor about the segment's x and y axes, deg."""
+    """Amplitude of a small soft-tissue wobble of the thigh sensor about the segment's x and y axes, deg;
+    full once the hip is rotated 10 deg or more from rest, none at rest."""
     sta_wobble_hz: float = 4.0
     """Frequency of that wobble, Hz."""
     magnetic_disturbance: MagneticDisturbance | None = None
@@ -233,7 +234,10 @@ def soft_tissue_rotation(
     lag = np.deg2rad(ir_sign(side) * -model.sta_ir_fraction * np.asarray(hip_ir_deg, dtype=float))
     q = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), lag)
     if model.sta_wobble_deg > 0.0:
-        amp = np.deg2rad(model.sta_wobble_deg)
+        # soft tissue jiggles while the muscles work, not while the person sits still: the wobble fades
+        # in over the first 10 deg of rotation away from rest
+        envelope = np.clip(np.abs(np.asarray(hip_ir_deg, dtype=float)) / 10.0, 0.0, 1.0)
+        amp = np.deg2rad(model.sta_wobble_deg) * envelope
         w = 2.0 * np.pi * model.sta_wobble_hz * np.asarray(t, dtype=float)
         rv = np.stack([amp * np.sin(w + draw.sta_wobble_phase_rad[0]),
                        amp * np.sin(w + draw.sta_wobble_phase_rad[1]),
