@@ -29,7 +29,7 @@ from tracker.pipeline import SessionPipeline
 from tracker.session import LiveState, run_live_session
 from tracker.store import SessionStore
 
-USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)
+USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)  # every package root
 
 
 def _store_path(args: argparse.Namespace) -> Path:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+from imu_core.errors import AdvisedError
 
-class TrackerError(Exception):
+
+class TrackerError(AdvisedError):
     """Root of tracker's errors."""
-
-    def __init__(self, message: str, advice: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.advice = advice
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.advice}".strip()
 
 
 class UnknownSessionError(TrackerError):
