@@ -42,10 +42,10 @@ def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData],
                                      still[Segment.SHIN].up_sensor, swing_params)
     q_thigh_still = _quat_over(thigh, still[Segment.THIGH].t_start, still[Segment.THIGH].t_end)
     q_shin_still = _quat_over(shin, still[Segment.SHIN].t_start, still[Segment.SHIN].t_end)
-    align = align_segments(posture, still[Segment.THIGH], still[Segment.SHIN], swing,
-                           K.mean_orientation(q_thigh_still), K.mean_orientation(q_shin_still))
-    thigh_seg = K.segment_orientation(q_thigh_still, align.thigh_mount, align.thigh_heading_offset_rad)
-    shin_seg_all = K.segment_orientation(q_shin_still, align.shin_mount, align.shin_heading_offset_rad)
+    q_thigh_ref, q_shin_ref = K.mean_orientation(q_thigh_still), K.mean_orientation(q_shin_still)
+    align = align_segments(posture, still[Segment.THIGH], still[Segment.SHIN], swing, q_thigh_ref, q_shin_ref)
+    thigh_seg = K.segment_orientation(q_thigh_still, align.thigh_mount)
+    shin_seg_all = K.segment_orientation(q_shin_still, align.shin_mount)
     # pair samples by index over the (equal-length-ish) still windows
     n = min(len(thigh_seg), len(shin_seg_all))
     flex = K.knee_flexion_rad(thigh_seg[:n], shin_seg_all[:n])
@@ -66,13 +66,13 @@ def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData],
         side=side,
         posture=posture.name,
         sensors={
-            Segment.THIGH: SensorCalibration(align.thigh_mount, align.thigh_heading_offset_rad,
-                                             still[Segment.THIGH].gyro_bias_rad_s),
-            Segment.SHIN: SensorCalibration(align.shin_mount, align.shin_heading_offset_rad,
-                                            still[Segment.SHIN].gyro_bias_rad_s),
+            Segment.THIGH: SensorCalibration(align.thigh_mount, still[Segment.THIGH].gyro_bias_rad_s),
+            Segment.SHIN: SensorCalibration(align.shin_mount, still[Segment.SHIN].gyro_bias_rad_s),
         },
         femur_reference=K.mean_orientation(femur),
         thigh_reference=K.mean_orientation(thigh_seg),
+        thigh_still_quat=q_thigh_ref,
+        shin_still_quat=q_shin_ref,
         quality=quality,
         score=score,
         t_calibrated=t_swing_end,

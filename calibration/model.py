@@ -17,8 +17,6 @@ CALIBRATION_FORMAT = "hiptrack-calibration/1"
 class SensorCalibration:
     mount: np.ndarray
     """Quaternion rotating sensor axes into segment axes (segment = sensor * conj(mount))."""
-    heading_offset_rad: float
-    """Rotation about the vertical taking this sensor's filter frame into the shared (ENU) frame, rad."""
     gyro_bias_rad_s: np.ndarray
     """Gyroscope bias measured in the still phase, rad/s, sensor axes."""
 
@@ -29,9 +27,14 @@ class Calibration:
     posture: str
     sensors: dict[Segment, SensorCalibration]
     femur_reference: np.ndarray
-    """Femur segment orientation (segment-to-shared-frame) that defines 0 deg hip rotation."""
+    """Femur segment orientation that defines 0 deg hip rotation, in the shared frame (the shin
+    filter's frame)."""
     thigh_reference: np.ndarray
     """Thigh segment orientation from the thigh sensor at calibration: the start of thigh drift."""
+    thigh_still_quat: np.ndarray
+    """Mean thigh filter orientation over the still phase (sensor-to-filter-frame)."""
+    shin_still_quat: np.ndarray
+    """Mean shin filter orientation over the still phase (sensor-to-filter-frame)."""
     quality: dict[str, float] = field(default_factory=dict)
     """Numbers behind the score: still-phase spreads, swing excursion, hinge planarity."""
     score: float = 1.0
@@ -47,13 +50,14 @@ class Calibration:
             "sensors": {
                 seg.value: {
                     "mount_wxyz": [float(x) for x in c.mount],
-                    "heading_offset_rad": c.heading_offset_rad,
                     "gyro_bias_rad_s": [float(x) for x in c.gyro_bias_rad_s],
                 }
                 for seg, c in self.sensors.items()
             },
             "femur_reference_wxyz": [float(x) for x in self.femur_reference],
             "thigh_reference_wxyz": [float(x) for x in self.thigh_reference],
+            "thigh_still_quat_wxyz": [float(x) for x in self.thigh_still_quat],
+            "shin_still_quat_wxyz": [float(x) for x in self.shin_still_quat],
             "quality": self.quality,
             "score": self.score,
             "t_calibrated": self.t_calibrated,
@@ -71,13 +75,14 @@ class Calibration:
             sensors={
                 Segment(k): SensorCalibration(
                     mount=np.array(v["mount_wxyz"], dtype=float),
-                    heading_offset_rad=float(v["heading_offset_rad"]),
                     gyro_bias_rad_s=np.array(v["gyro_bias_rad_s"], dtype=float),
                 )
                 for k, v in d["sensors"].items()
             },
             femur_reference=np.array(d["femur_reference_wxyz"], dtype=float),
             thigh_reference=np.array(d["thigh_reference_wxyz"], dtype=float),
+            thigh_still_quat=np.array(d["thigh_still_quat_wxyz"], dtype=float),
+            shin_still_quat=np.array(d["shin_still_quat_wxyz"], dtype=float),
             quality={k: float(v) for k, v in d.get("quality", {}).items()},
             score=float(d.get("score", 1.0)),
             t_calibrated=float(d.get("t_calibrated", 0.0)),

@@ -2,8 +2,10 @@
 
 The start posture says which segment axis points up (gravity gives it in each sensor's axes); the knee
 swings give the knee's hinge, which is the left axis of both the shin and the thigh. The thigh sensor
-only learns the hinge direction through a shared heading: each sensor's still-phase gravity and
-magnetic field fix its orientation in ENU, so the shin's hinge can be carried over to the thigh.
+sees the hinge only through the shin: both sensors' orientation filters are taken to share a heading at
+this moment, which makes the pair exactly consistent in the start posture. How far the two filters'
+headings drift apart afterwards is tracked during the session from the knee hinge itself
+(`calibration.online`), so no magnetometer is needed and none can mislead it near steel furniture.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.errors import MissingPhaseError
-from calibration.still import StillPhase, orientation_from_gravity_and_field
+from calibration.still import StillPhase
 from calibration.swing import KneeSwing
 from imu_core import quaternion as Q
 
@@ -30,61 +31,47 @@ class StartPosture:
 SEATED = StartPosture("seated", thigh_up_segment=(1.0, 0.0, 0.0), shin_up_segment=(0.0, 0.0, 1.0))
 """Seated on a tall chair: the front of the thigh faces up, the shin hangs vertical."""
 
+PRONE = StartPosture("prone", thigh_up_segment=(-1.0, 0.0, 0.0), shin_up_segment=(0.0, 0.0, -1.0))
+"""Lying face down, knee bent 90 deg: the front of the thigh faces down, the foot points up."""
 
-def mount_from_axes(up_sensor: np.ndarray, left_sensor: np.ndarray,
-                    up_segment: np.ndarray) -> np.ndarray:
-    """Quaternion rotating sensor axes into segment axes, given 'up' and 'left' (+y) in both.
 
-    `left_sensor` is made perpendicular to `up_sensor` first; `up_segment` must be perpendicular
-    to the segment's y axis.
+def mount_from_vector_pairs(primary_sensor: np.ndarray, primary_segment: np.ndarray,
+                            secondary_sensor: np.ndarray, secondary_segment: np.ndarray) -> np.ndarray:
+    """Quaternion rotating sensor axes into segment axes from two directions known in both.
+
+    The primary direction is matched exactly; the secondary only fixes the rotation about it (its part
+    along the primary is ignored). The two must not be parallel.
     """
-    up_s = up_sensor / np.linalg.norm(up_sensor)
-    left_s = left_sensor - (left_sensor @ up_s) * up_s
-    left_s /= np.linalg.norm(left_s)
-    up_g = np.asarray(up_segment, dtype=float)
-    left_g = np.array([0.0, 1.0, 0.0])
-    sensor_triad = np.stack([up_s, left_s, np.cross(up_s, left_s)], axis=1)
-    segment_triad = np.stack([up_g, left_g, np.cross(up_g, left_g)], axis=1)
-    return Q.from_matrix(segment_triad @ sensor_triad.T)
+    def triad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=float) / np.linalg.norm(a)
+        b = np.asarray(b, dtype=float) - (np.asarray(b, dtype=float) @ a) * a
+        b = b / np.linalg.norm(b)
+        return np.stack([a, b, np.cross(a, b)], axis=1)
+
+    return Q.from_matrix(triad(primary_segment, secondary_segment) @ triad(primary_sensor, secondary_sensor).T)
 
 
-def heading_offset(enu_from_sensor: np.ndarray, filter_quat: np.ndarray) -> float:
-    """Rotation about the vertical (rad) taking a filter's frame into ENU for the same instant."""
-    q_enu = Q.from_matrix(enu_from_sensor)
-    return float(Q.heading(Q.multiply(q_enu, Q.conjugate(filter_quat))))
+LEFT_AXIS = np.array([0.0, 1.0, 0.0])
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentAlignment:
     thigh_mount: np.ndarray
     shin_mount: np.ndarray
-    thigh_heading_offset_rad: float
-    shin_heading_offset_rad: float
 
 
 def align_segments(posture: StartPosture, thigh_still: StillPhase, shin_still: StillPhase,
                    swing: KneeSwing, thigh_filter_quat: np.ndarray,
                    shin_filter_quat: np.ndarray) -> SegmentAlignment:
-    """Mounts of both sensors and their filter-frame heading offsets into a shared ENU frame.
+    """Mounts of both sensors (sensor-to-segment quaternions).
 
-    *_filter_quat: each sensor's filter orientation at the still phase (sensor-to-filter-frame).
+    *_filter_quat: each sensor's filter orientation over the still phase (sensor-to-filter-frame), the
+    two frames taken to share their heading at that moment.
     """
-    if thigh_still.mag_mean_ut is None or shin_still.mag_mean_ut is None:
-        raise MissingPhaseError(
-            "calibration needs magnetometer readings from both sensors to line up their headings.",
-            "Use sensors with a magnetometer (MetaMotion, Nano 33 BLE Sense) and enable it.",
-        )
-    thigh_enu = orientation_from_gravity_and_field(thigh_still.up_sensor, thigh_still.mag_mean_ut)
-    shin_enu = orientation_from_gravity_and_field(shin_still.up_sensor, shin_still.mag_mean_ut)
-    shin_mount = mount_from_axes(shin_still.up_sensor, swing.hinge_sensor,
-                                 np.array(posture.shin_up_segment))
-    hinge_enu = shin_enu @ swing.hinge_sensor
-    hinge_in_thigh = thigh_enu.T @ hinge_enu
-    thigh_mount = mount_from_axes(thigh_still.up_sensor, hinge_in_thigh,
-                                  np.array(posture.thigh_up_segment))
-    return SegmentAlignment(
-        thigh_mount=thigh_mount,
-        shin_mount=shin_mount,
-        thigh_heading_offset_rad=heading_offset(thigh_enu, thigh_filter_quat),
-        shin_heading_offset_rad=heading_offset(shin_enu, shin_filter_quat),
-    )
+    shin_mount = mount_from_vector_pairs(shin_still.up_sensor, np.array(posture.shin_up_segment),
+                                         swing.hinge_sensor, LEFT_AXIS)
+    hinge_common = Q.rotate(shin_filter_quat, swing.hinge_sensor)
+    hinge_in_thigh = Q.rotate(Q.conjugate(thigh_filter_quat), hinge_common)
+    thigh_mount = mount_from_vector_pairs(thigh_still.up_sensor, np.array(posture.thigh_up_segment),
+                                          hinge_in_thigh, LEFT_AXIS)
+    return SegmentAlignment(thigh_mount=thigh_mount, shin_mount=shin_mount)

@@ -69,19 +69,3 @@ def analyse_still(stream: SensorStream, t0: float, t1: float, sensor_name: str,
         gyro_std_deg_s=gyr_std,
         acc_std_m_s2=acc_std,
     )
-
-
-def orientation_from_gravity_and_field(up_sensor: np.ndarray, mag_sensor: np.ndarray) -> np.ndarray:
-    """Sensor-to-ENU rotation matrix from where 'up' and the magnetic field point in sensor axes.
-
-    Rows of the result are east, north and up expressed in sensor axes (so R @ v_sensor = v_enu).
-    """
-    up = up_sensor / np.linalg.norm(up_sensor)
-    horizontal = mag_sensor - np.dot(mag_sensor, up) * up
-    norm = np.linalg.norm(horizontal)
-    if norm < 1e-9:
-        raise MissingPhaseError("the magnetic field is vertical or absent at this sensor.",
-                                "Move away from large steel objects and calibrate again.")
-    north = horizontal / norm
-    east = np.cross(north, up)
-    return np.stack([east, north, up])

@@ -19,22 +19,31 @@ _Z = axis_vector(SegmentAxis.PROXIMAL)
 
 
 def segment_orientation(sensor_quat: np.ndarray, mount: np.ndarray,
-                        heading_offset_rad: float = 0.0) -> np.ndarray:
+                        heading_offset_rad: np.ndarray | float = 0.0) -> np.ndarray:
     """Segment-to-shared-frame quaternions from a sensor's filter output.
 
     sensor_quat: (N, 4) sensor-to-filter-frame; mount: sensor-to-segment; heading_offset_rad: rotation
-    about the vertical from the filter's frame into the shared frame.
+    about the vertical from the filter's frame into the shared frame (one value, or one per sample).
     """
     q = Q.multiply(sensor_quat, Q.conjugate(mount))
-    if heading_offset_rad:
+    if np.any(heading_offset_rad):
         q = Q.multiply(Q.about_z(heading_offset_rad), q)
     return q
 
 
 def knee_flexion_rad(thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
-    """Knee flexion (rad, 0 = straight, positive = bent): twist of the shin relative to the thigh
-    about the hinge (segment y) axis."""
-    return Q.twist_angle(Q.multiply(Q.conjugate(thigh), shin), _Y)
+    """Knee flexion (rad, 0 = straight, positive = bent): the angle between the thigh's and the shin's
+    long axes, signed about the shin's hinge axis.
+
+    Only the thigh's long axis enters, so a thigh sensor slipping about the femur on soft tissue (its
+    largest artefact) does not change the result.
+    """
+    z_thigh = Q.rotate(thigh, _Z)
+    z_shin = Q.rotate(shin, _Z)
+    y_shin = Q.rotate(shin, _Y)
+    along_hinge = np.sum(np.cross(z_thigh, z_shin) * y_shin, axis=-1)
+    flexion: np.ndarray = np.arctan2(along_hinge, np.sum(z_thigh * z_shin, axis=-1))
+    return flexion
 
 
 def femur_from_shin(shin: np.ndarray, knee_flexion: np.ndarray) -> np.ndarray:

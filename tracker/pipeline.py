@@ -20,8 +20,10 @@ import numpy as np
 from calibration.calibrate import PhaseData, calibrate, still_phases
 from calibration.errors import MissingPhaseError
 from calibration.model import Calibration
+from calibration.online import ThighAlignment
 from calibration.still import StillPhase
 from imu_core import kinematics as K
+from imu_core import quaternion as Q
 from imu_core.filters import VqfFilter
 from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
@@ -84,7 +86,8 @@ class SessionPipeline:
         self._pending: dict[Segment, list[ImuSample]] = {seg: [] for seg in LEG_SENSORS}
         self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in LEG_SENSORS}
         self._still: dict[Segment, StillPhase] | None = None
-        self._last_thigh: np.ndarray | None = None
+        self._last_thigh: tuple[np.ndarray, np.ndarray] | None = None
+        self.alignment: ThighAlignment | None = None
         self._in_exercise = False
         self._exercise_done = False
         self._last_t = 0.0
@@ -151,24 +154,30 @@ class SessionPipeline:
             raise MissingPhaseError("the knee swings came before any still phase.",
                                     "Begin with the still phase (marker calibration.static), then the swings.")
         data = {seg: k.phase_data() for seg, k in self._kept.items()}
-        self.calibration = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
+        cal = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
+        self.calibration = cal
+        self.alignment = ThighAlignment(
+            self.exercise.posture, cal.sensors[Segment.THIGH].mount, self._still[Segment.THIGH].up_sensor,
+            cal.thigh_still_quat, K.segment_orientation(cal.shin_still_quat[None, :],
+                                                        cal.sensors[Segment.SHIN].mount)[0],
+            self.rate_hz)
         self._kept = {seg: _Kept() for seg in LEG_SENSORS}
         # angles for everything seen so far (before the exercise: no reps from these)
-        parts.append(self._angles(data[Segment.THIGH].stream.t, data[Segment.THIGH].quat,
-                                  data[Segment.SHIN].stream.t, data[Segment.SHIN].quat, []))
-        return self.calibration
+        th, sh = data[Segment.THIGH], data[Segment.SHIN]
+        parts.append(self._angles(th.stream.t, th.quat, th.stream.gyr, sh.stream.t, sh.quat, sh.stream.gyr, []))
+        return cal
 
     def _flush(self, parts: list[JointAngles], events: list[RepEvent]) -> None:
-        out: dict[Segment, tuple[np.ndarray, np.ndarray]] = {}
+        out: dict[Segment, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for seg in LEG_SENSORS:
             batch = self._pending[seg]
             if not batch:
-                out[seg] = (np.zeros(0), np.zeros((0, 4)))
+                out[seg] = (np.zeros(0), np.zeros((0, 4)), np.zeros((0, 3)))
                 continue
             self._pending[seg] = []
             stream = SensorStream.from_samples(batch)
             quat = self.filters[seg].update(stream.t, stream.gyr, stream.acc)
-            out[seg] = (stream.t, quat)
+            out[seg] = (stream.t, quat, stream.gyr)
             if self.calibration is None:
                 kept = self._kept[seg]
                 kept.t.append(stream.t)
@@ -180,32 +189,45 @@ class SessionPipeline:
             parts.append(self._angles(*out[Segment.THIGH], *out[Segment.SHIN], events))
 
     # --- angles ---------------------------------------------------------------------------
-    def _angles(self, t_thigh: np.ndarray, q_thigh: np.ndarray, t_shin: np.ndarray, q_shin: np.ndarray,
+    def _angles(self, t_thigh: np.ndarray, q_thigh: np.ndarray, g_thigh: np.ndarray,
+                t_shin: np.ndarray, q_shin: np.ndarray, g_shin: np.ndarray,
                 events: list[RepEvent]) -> JointAngles:
-        cal = self.calibration
-        assert cal is not None
-        thigh_cal, shin_cal = cal.sensors[Segment.THIGH], cal.sensors[Segment.SHIN]
-        if len(q_thigh):
-            thigh_seg = K.segment_orientation(q_thigh, thigh_cal.mount, thigh_cal.heading_offset_rad)
-        else:
-            thigh_seg = np.zeros((0, 4))
-        # pair each shin sample with the newest thigh orientation at or before it
+        """Angles at each shin sample, paired with the newest thigh sample at or before it."""
+        cal, align = self.calibration, self.alignment
+        assert cal is not None and align is not None
         idx = np.searchsorted(t_thigh, t_shin, side="right") - 1
         keep = idx >= 0 if self._last_thigh is None else np.ones(len(t_shin), dtype=bool)
-        prev = self._last_thigh if self._last_thigh is not None else np.array([1.0, 0, 0, 0])
-        stacked = np.vstack([prev[None, :], thigh_seg])
-        thigh_at = stacked[idx[keep] + 1]
-        if len(thigh_seg):
-            self._last_thigh = thigh_seg[-1]
+        prev_q, prev_g = self._last_thigh if self._last_thigh is not None else (Q.IDENTITY, np.zeros(3))
+        thigh_q = np.vstack([prev_q[None, :], q_thigh])[idx[keep] + 1]
+        thigh_g = np.vstack([prev_g[None, :], g_thigh])[idx[keep] + 1]
+        if len(t_thigh):
+            self._last_thigh = (q_thigh[-1], g_thigh[-1])
         t = t_shin[keep]
         if len(t) == 0:
             return JointAngles.empty()
-        shin_seg = K.segment_orientation(q_shin[keep], shin_cal.mount, shin_cal.heading_offset_rad)
-        flex = K.knee_flexion_rad(thigh_at, shin_seg)
-        femur = K.femur_from_shin(shin_seg, flex)
-        ir = np.degrees(K.hip_internal_rotation_rad(femur, cal.femur_reference, self.side))
-        drift = np.degrees(K.long_axis_drift_rad(thigh_at, cal.thigh_reference))
-        angles = JointAngles(t, ir, np.degrees(flex), drift)
+        shin_mount = cal.sensors[Segment.SHIN].mount
+        shin_seg = K.segment_orientation(q_shin[keep], shin_mount)
+        shin_g_seg = Q.rotate(shin_mount, g_shin[keep])
+        evidence = align.evidence_mask(shin_g_seg) if self._in_exercise else np.zeros(len(t), dtype=bool)
+        parts: list[JointAngles] = []
+        start = 0
+        while start < len(t):
+            due = align.samples_until_refit(evidence[start:])
+            end = len(t) if due is None else start + due
+            sl = slice(start, end)
+            thigh_own = K.segment_orientation(thigh_q[sl], align.thigh_mount)
+            heading = align.track_heading(thigh_own, shin_seg[sl])
+            thigh_seg = K.segment_orientation(thigh_q[sl], align.thigh_mount, heading)
+            flex = K.knee_flexion_rad(thigh_seg, shin_seg[sl])
+            femur = K.femur_from_shin(shin_seg[sl], flex)
+            ir = np.degrees(K.hip_internal_rotation_rad(femur, cal.femur_reference, self.side))
+            drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
+            parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift))
+            align.observe(thigh_g[sl], shin_g_seg[sl], flex, evidence[sl])
+            if due is not None:
+                align.refit()
+            start = end
+        angles = JointAngles.concat(parts)
         self._count(angles, events)
         return angles
 
