@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calibration.errors import SensorsSwappedError
 from calibration.model import Calibration, SensorCalibration
 from calibration.segments import StartPosture, align_segments
 from calibration.still import StillParams, StillPhase, analyse_still
@@ -34,10 +35,27 @@ def _quat_over(d: PhaseData, t0: float, t1: float) -> np.ndarray:
     return d.quat[sel] if sel.any() else d.quat[:1]
 
 
+def _rms_rate_deg_s(stream: SensorStream, t0: float, t1: float) -> float:
+    part = stream.slice_time(t0, t1)
+    return float(np.degrees(np.sqrt(np.mean(np.sum(part.gyr**2, axis=1))))) if len(part) else 0.0
+
+
+def check_not_swapped(thigh: SensorStream, shin: SensorStream, t0: float, t1: float) -> None:
+    """During the knee swings the shin sensor must turn far more than the thigh sensor."""
+    thigh_rate, shin_rate = _rms_rate_deg_s(thigh, t0, t1), _rms_rate_deg_s(shin, t0, t1)
+    if thigh_rate > 20.0 and thigh_rate > 2.0 * shin_rate:
+        raise SensorsSwappedError(
+            f"during the knee swings the thigh sensor turned at {thigh_rate:.0f} deg/s and the shin sensor "
+            f"at {shin_rate:.0f} deg/s: the two sensors look swapped.",
+            "Put each sensor on its own segment (or swap their assignment), then calibrate again.",
+        )
+
+
 def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData], still: dict[Segment, StillPhase],
               t_swing: float, t_swing_end: float, swing_params: SwingParams | None = None) -> Calibration:
     """Full calibration from the phase data of both sensors (still phases already analysed)."""
     thigh, shin = data[Segment.THIGH], data[Segment.SHIN]
+    check_not_swapped(thigh.stream, shin.stream, t_swing, t_swing_end)
     swing: KneeSwing = analyse_swing(shin.stream, shin.quat, t_swing, t_swing_end,
                                      still[Segment.SHIN].up_sensor, swing_params)
     q_thigh_still = _quat_over(thigh, still[Segment.THIGH].t_start, still[Segment.THIGH].t_end)

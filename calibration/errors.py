@@ -17,5 +17,9 @@ class SwingTooSmallError(CalibrationError):
     """The knee swings were too small or too few to find the knee's axis."""
 
 
+class SensorsSwappedError(CalibrationError):
+    """The sensor assigned to the thigh swung with the lower leg and the shin sensor did not."""
+
+
 class MissingPhaseError(CalibrationError):
     """The recording lacks a calibration phase or a sensor's data for it."""

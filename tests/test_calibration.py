@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from calibration.errors import MissingPhaseError, SensorMovedError, SwingTooSmallError
+from calibration.errors import MissingPhaseError, SensorMovedError, SensorsSwappedError, SwingTooSmallError
 from calibration.model import Calibration
 from firmware_bridge.replay import merged_events
 from firmware_bridge.simulator import ImuErrorModel, MagneticDisturbance, simulate_session
@@ -99,3 +99,10 @@ def test_no_calibration_markers_is_a_clear_error() -> None:
     bare = replace(rec, markers=[m for m in rec.markers if not m.label.startswith("calibration")])
     with pytest.raises(MissingPhaseError, match="no calibration phases"):
         analyse_recording(bare)
+
+
+def test_swapped_sensors_are_named() -> None:
+    rec = simulate_session(seed=6, reps=1).recording
+    swapped = replace(rec, streams={Segment.THIGH: rec.streams[Segment.SHIN], Segment.SHIN: rec.streams[Segment.THIGH]})
+    with pytest.raises(SensorsSwappedError, match="swapped"):
+        analyse_recording(swapped)
