@@ -23,3 +23,7 @@ class SensorsSwappedError(CalibrationError):
 
 class MissingPhaseError(CalibrationError):
     """The recording lacks a calibration phase or a sensor's data for it."""
+
+
+class MagnetometerFitError(CalibrationError):
+    """The magnetometer samples could not give a hard/soft-iron calibration."""

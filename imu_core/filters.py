@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from vqf import VQF
 
+from imu_core import quaternion as Q
 from imu_core.errors import InputShapeError
 
 
@@ -130,3 +131,85 @@ def estimate_orientation(
     """
     filt = VqfFilter(rate_hz, use_mag=mag is not None)
     return filt.update(gyr, acc, mag)
+
+
+NWU_TO_ENU = Q.about_z(np.pi / 2)
+"""Rotation taking a north-west-up earth frame into east-north-up: q_enu = NWU_TO_ENU * q_nwu."""
+
+
+class MadgwickFilter:
+    """Madgwick's gradient-descent filter, as implemented by the `ahrs` package (a dev dependency).
+
+    ahrs's Madgwick keeps a sensor-to-earth quaternion whose earth frame is north-west-up: gravity
+    along +z, and its magnetometer step pulls +x onto the horizontal magnetic field. This class turns
+    that into the interface's ENU output. Like ahrs's batch mode, the first sample only sets the start
+    orientation (from gravity and, in 9D, the field) and later samples are filter updates. It is a
+    pure-Python loop (tens of µs per sample), so it is a comparison, not the default.
+    """
+
+    DEFAULT_GAIN_IMU = 0.033
+    """ahrs's default gain (beta) without a magnetometer, as in Madgwick's paper."""
+    DEFAULT_GAIN_MARG = 0.041
+    """ahrs's default gain (beta) with a magnetometer, as in Madgwick's paper."""
+
+    def __init__(self, rate_hz: float, use_mag: bool = False, gain: float | None = None) -> None:
+        if not rate_hz > 0:
+            raise InputShapeError(f"rate_hz must be positive, got {rate_hz}.", "Give the sample rate in Hz.")
+        from ahrs.filters import Madgwick  # imported here: ahrs is needed only when this filter is used
+
+        self.rate_hz = float(rate_hz)
+        self._use_mag = use_mag
+        default_gain = self.DEFAULT_GAIN_MARG if use_mag else self.DEFAULT_GAIN_IMU
+        self.gain = float(default_gain if gain is None else gain)
+        self._madgwick = Madgwick(frequency=self.rate_hz, gain=self.gain)
+        self._q_nwu: np.ndarray | None = None
+        self._bias = np.zeros(3)
+
+    @property
+    def uses_magnetometer(self) -> bool:
+        return self._use_mag
+
+    def update(self, gyr: np.ndarray, acc: np.ndarray, mag: np.ndarray | None = None) -> np.ndarray:
+        if self._use_mag and mag is None:
+            raise InputShapeError("this filter was set up for 9D fusion but got no magnetometer data.",
+                                  "Construct it with use_mag=False for sensors without one.")
+        arrays = _check_block(gyr, acc, mag if self._use_mag else None)
+        gyr, acc = arrays[0] - self._bias, arrays[1]
+        mag_block = arrays[2] if self._use_mag else None
+        out = np.empty((gyr.shape[0], 4))
+        for i in range(gyr.shape[0]):
+            if self._q_nwu is None:
+                self._q_nwu = self._initial_nwu(acc[i], None if mag_block is None else mag_block[i])
+            elif mag_block is None:
+                self._q_nwu = np.asarray(self._madgwick.updateIMU(self._q_nwu, gyr[i], acc[i]), dtype=float)
+            else:
+                self._q_nwu = np.asarray(self._madgwick.updateMARG(self._q_nwu, gyr[i], acc[i], mag_block[i]),
+                                         dtype=float)
+            out[i] = self._q_nwu
+        return Q.multiply(NWU_TO_ENU, out)
+
+    @staticmethod
+    def _initial_nwu(acc: np.ndarray, mag: np.ndarray | None) -> np.ndarray:
+        """Start orientation from one sample: gravity gives up, the field's horizontal part north."""
+        if not np.linalg.norm(acc) > 0:
+            return Q.IDENTITY.copy()
+        up = acc / np.linalg.norm(acc)
+        horizontal = np.zeros(3) if mag is None else mag - np.dot(mag, up) * up
+        if not np.linalg.norm(horizontal) > 1e-9:  # no field, or a vertical one: heading stays arbitrary
+            return Q.rotation_between(up, np.array([0.0, 0.0, 1.0]))
+        north = horizontal / np.linalg.norm(horizontal)
+        west = np.cross(up, north)
+        # rows: the earth axes (north, west, up) in sensor coordinates, i.e. the sensor-to-earth matrix
+        return Q.from_matrix(np.stack([north, west, up]))
+
+    def set_gyro_bias(self, bias_rad_s: np.ndarray) -> None:
+        self._bias = np.array(bias_rad_s, dtype=float).reshape(3)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"kind": "madgwick", "rate_hz": self.rate_hz, "use_mag": self._use_mag, "gain": self.gain,
+                "q_nwu": None if self._q_nwu is None else self._q_nwu.copy(), "gyro_bias_rad_s": self._bias.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        q = state["q_nwu"]
+        self._q_nwu = None if q is None else np.array(q, dtype=float)
+        self._bias = np.array(state["gyro_bias_rad_s"], dtype=float)
