@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from vqf import VQF
+from vqf import VQF, offlineVQF
 
 from imu_core import quaternion as Q
 from imu_core.errors import InputShapeError
@@ -121,16 +121,28 @@ class VqfFilter:
 
 
 def estimate_orientation(
-    gyr: np.ndarray, acc: np.ndarray, mag: np.ndarray | None, rate_hz: float
+    gyr: np.ndarray, acc: np.ndarray, mag: np.ndarray | None, rate_hz: float, *, causal: bool = False
 ) -> np.ndarray:
-    """Orientation of one sensor over a whole recording, with the project's default filter.
+    """Orientation of one sensor over a whole recording.
 
     gyr rad/s, acc m/s², mag µT or None, each (N, 3), sampled at rate_hz.
     Returns (N, 4) unit quaternions w, x, y, z of the sensor in an ENU earth frame (with mag None the
     heading is arbitrary but fixed).
+
+    With the whole recording at hand, each instant's estimate uses what came after it as well (VQF's
+    offline variant: bias and magnetic-disturbance estimates are smoothed forwards and backwards); on
+    BROAD that is about 12 % more accurate than the online filter. `causal=True` gives the online
+    filter instead, exactly what a live session computes sample by sample.
     """
-    filt = VqfFilter(rate_hz, use_mag=mag is not None)
-    return filt.update(gyr, acc, mag)
+    if causal:
+        return VqfFilter(rate_hz, use_mag=mag is not None).update(gyr, acc, mag)
+    if not rate_hz > 0:
+        raise InputShapeError(f"rate_hz must be positive, got {rate_hz}.", "Give the sample rate in Hz.")
+    arrays = _check_block(gyr, acc, mag)
+    if arrays[0].shape[0] == 0:
+        return np.zeros((0, 4))
+    out = offlineVQF(arrays[0], arrays[1], arrays[2] if mag is not None else None, 1.0 / rate_hz)
+    return np.asarray(out["quat9D" if mag is not None else "quat6D"])
 
 
 NWU_TO_ENU = Q.about_z(np.pi / 2)

@@ -101,7 +101,11 @@ def test_project_filter_on_undisturbed_trials(name: str) -> None:
     assert project.samples > 0.4 * len(t.gyr)
     assert project.total_deg < 3.0
     assert project.inclination_deg < 1.5
-    assert project.total_deg == pytest.approx(vqf.total_deg, abs=0.01)
+    # the whole-recording estimate is never worse than the online filter on these trials
+    assert project.total_deg <= vqf.total_deg + 0.05
+    causal = broad.broad_errors(estimate_orientation(t.gyr, t.acc, t.mag, t.rate_hz, causal=True),
+                                t.opt_quat, t.movement)
+    assert causal.total_deg == pytest.approx(vqf.total_deg, abs=0.01)
 
 
 def test_madgwick_filter_is_ahrs_madgwick_in_enu_and_plausible() -> None:

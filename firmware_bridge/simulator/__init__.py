@@ -1,5 +1,14 @@
-"""Ground-truth IMU simulator: a seated hip IR session seen by a thigh and a shin IMU, with its truth."""
+"""Ground-truth IMU simulator: hip IR exercise sessions (seated, prone, side-lying, 90/90) seen by a thigh
+and a shin IMU and optionally a sacrum IMU, with injectable compensations and the truth of it all."""
 
+from firmware_bridge.simulator.exercises import (
+    EXERCISES,
+    Compensation,
+    CompensationKind,
+    ExerciseProfile,
+    TrueCompensation,
+    exercise_profile,
+)
 from firmware_bridge.simulator.generate import SimulatedSession, simulate_session, write_truth
 from firmware_bridge.simulator.imu_model import (
     EarthField,
@@ -9,25 +18,51 @@ from firmware_bridge.simulator.imu_model import (
     SensorMount,
     ideal_signals,
 )
-from firmware_bridge.simulator.leg import LegAngles, LegGeometry, LegState, PelvisPose, leg_kinematics
-from firmware_bridge.simulator.script import SeatedIrScript, TrueRep, TruthSeries, seated_ir_script
+from firmware_bridge.simulator.leg import (
+    LegAngles,
+    LegGeometry,
+    LegState,
+    PelvisPose,
+    leg_kinematics,
+    pelvis_motion_rotation,
+)
+from firmware_bridge.simulator.postures import Posture, PostureSpec
+from firmware_bridge.simulator.script import (
+    ExerciseScript,
+    SeatedIrScript,
+    TrueRep,
+    TruthSeries,
+    exercise_script,
+    seated_ir_script,
+)
 
 __all__ = [
+    "EXERCISES",
+    "Compensation",
+    "CompensationKind",
     "EarthField",
+    "ExerciseProfile",
+    "ExerciseScript",
     "ImuErrorModel",
     "LegAngles",
     "LegGeometry",
     "LegState",
     "MagneticDisturbance",
     "PelvisPose",
+    "Posture",
+    "PostureSpec",
     "SeatedIrScript",
     "SensorErrorDraw",
     "SensorMount",
     "SimulatedSession",
+    "TrueCompensation",
     "TrueRep",
     "TruthSeries",
+    "exercise_profile",
+    "exercise_script",
     "ideal_signals",
     "leg_kinematics",
+    "pelvis_motion_rotation",
     "seated_ir_script",
     "simulate_session",
     "write_truth",

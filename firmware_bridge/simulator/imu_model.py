@@ -59,9 +59,13 @@ def default_mount(
 ) -> SensorMount:
     """Typical strap placement with a few cm of scatter; orientation random ("strapped at any angle").
 
+    The pelvis sensor's lever arm is from the pelvis origin, in pelvis axes; the thigh's from the hip
+    centre and the shin's from the knee centre, in their segment axes.
+
     Thigh: lateral, about mid-femur, on the skin ~7-8 cm from the femur axis. Shin: mid-tibia on the flat
-    anterior-medial face, which lies close to the bone. Without `random_orientation` the sensor axes
-    equal the segment axes.
+    anterior-medial face, which lies close to the bone. Pelvis: on the sacrum (about S2) in the midline,
+    10-13 cm behind and 2-6 cm above the mid-point of the hip centres (the pelvis origin). Without
+    `random_orientation` the sensor axes equal the segment axes.
     """
     geometry = LegGeometry() if geometry is None else geometry
     q = random_rotation(rng) if random_orientation else quat.IDENTITY.copy()
@@ -80,8 +84,11 @@ def default_mount(
             -geometry.tibia_length_m * rng.uniform(0.42, 0.58),
         ])
         placement = "anterior-medial shin, mid-tibia"
+    elif segment is Segment.PELVIS:
+        lever = np.array([-rng.uniform(0.10, 0.13), rng.uniform(-0.01, 0.01), rng.uniform(0.02, 0.06)])
+        placement = "sacrum (S2), midline"
     else:
-        raise ValueError(f"the leg simulator has no {segment.value} sensor")
+        raise ValueError(f"the simulator has no {segment.value} sensor")
     return SensorMount(
         (float(q[0]), float(q[1]), float(q[2]), float(q[3])),
         (float(lever[0]), float(lever[1]), float(lever[2])),

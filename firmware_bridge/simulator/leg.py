@@ -7,7 +7,8 @@ Joint angles (the simulator's truth; positive values as named):
     q_thigh = q_pelvis * Ry(-hip_flexion) * Rx(s_add * hip_adduction) * Rz(ir_sign * hip_ir)
     q_shin  = q_thigh  * Ry(knee_flexion) * Rz(ir_sign * tibial_rotation)
 with ir_sign from imu_core.frames and s_add from `adduction_sign`. All functions are vectorised over
-time: angles may be scalars or (N,) arrays, pelvis poses (4,)/(3,) or (N, 4)/(N, 3).
+time: angles may be scalars or (N,) arrays, pelvis poses (4,)/(3,) or (N, 4)/(N, 3) (a moving pelvis:
+see `PelvisPose.moved` and `pelvis_motion_rotation`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class LegGeometry:
 
 @dataclass(frozen=True, eq=False)
 class PelvisPose:
-    """Pose of the pelvis frame in the earth frame (ENU): fixed in a session, arrays allowed."""
+    """Pose of the pelvis frame in the earth frame (ENU); arrays (one row per instant) for a moving pelvis."""
 
     q_pelvis: np.ndarray
     """(4,) or (N, 4) pelvis-to-earth quaternion."""
@@ -66,6 +67,31 @@ class PelvisPose:
     def upright(heading_rad: float, position_m: ArrayLike = (0.0, 0.0, 0.5)) -> PelvisPose:
         """Upright pelvis facing `heading_rad` (counter-clockwise from east: 0 faces east, pi/2 north)."""
         return PelvisPose(quat.about_z(heading_rad), np.asarray(position_m, dtype=float))
+
+    def moved(self, q_relative: np.ndarray, pivot_m: np.ndarray) -> PelvisPose:
+        """This pose turned by `q_relative` (pelvis axes, (4,) or (N, 4)) about `pivot_m` (pelvis axes, m)."""
+        q = quat.multiply(self.q_pelvis, q_relative)
+        pivot_world = self.position_m + quat.rotate(self.q_pelvis, pivot_m)
+        return PelvisPose(q, np.asarray(pivot_world - quat.rotate(q, pivot_m)))
+
+
+def pelvis_motion_rotation(
+    tilt_deg: ArrayLike, obliquity_deg: ArrayLike, rotation_deg: ArrayLike, side: Side
+) -> np.ndarray:
+    """Rotation of the pelvis away from its rest pose, in its own axes, (..., 4):
+    Rz(-lat * rotation) * Rx(lat * obliquity) * Ry(tilt), lat = `lateral_sign(side)`.
+
+    tilt: anterior tilt (the top of the pelvis tips forward) positive. obliquity: the instrumented side's
+    hip moves up (toward the head) positive, a hip hike. rotation: about the pelvis's long axis, the
+    instrumented side's hip moving forward (anterior) positive. Each positive direction turns the femur
+    the way hip IR does when the hip is in the matching posture (obliquity for a 90 deg flexed hip,
+    rotation for a straight hip), so a positive pelvis motion can pass for extra IR.
+    """
+    lat = lateral_sign(side)
+    rot = quat.from_axis_angle(_Z, -lat * np.deg2rad(np.asarray(rotation_deg, dtype=float)))
+    obl = quat.from_axis_angle(_X, lat * np.deg2rad(np.asarray(obliquity_deg, dtype=float)))
+    tilt = quat.from_axis_angle(_Y, np.deg2rad(np.asarray(tilt_deg, dtype=float)))
+    return quat.multiply(quat.multiply(rot, obl), tilt)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,29 +1,44 @@
-"""Motion script of a seated hip IR session: phases, reps, and the truth they imply.
+"""Motion script of a session: phases, reps, compensations, and the truth they imply.
 
-Timeline: rest, `calibration.static` (seated start posture: hip flexion 90, knee flexion 90, IR 0), then
-`calibration.swing` (3-5 knee extension swings toward 30-50 deg and back, thigh still), a settle, then
-`exercise.start`, N reps (rise to a peak IR with a minimum-jerk profile, hold, return, rest) and
-`exercise.end` followed by a short rest. Every joint angle is an analytic function of time (piecewise
-minimum-jerk paths plus sums of sinusoids for sway and tremor), so the kinematics can be differentiated
-exactly wherever the IMU model needs it.
+Timeline (every exercise, see exercises.py for what differs): rest, `calibration.static` (the exercise's
+start posture, postures.py), then `calibration.swing` (3-5 knee flexion/extension swings, thigh still), a
+settle, then `exercise.start`, N reps (rise to a peak IR with a minimum-jerk profile, hold, return, rest)
+and `exercise.end` followed by a short rest. Every joint angle and the pelvis's motion is an analytic
+function of time (piecewise minimum-jerk paths plus sums of sinusoids for sway and tremor), so the
+kinematics can be differentiated exactly wherever the IMU model needs it.
 
 The IR truth is relative to the calibration posture: the commanded IR is 0 there, and the sway of every
 angle has zero mean over the `calibration.static` phase (so that phase's mean posture is the nominal one).
+
+Random numbers are drawn from the script generator in one fixed order (posture, sway, swings, timing,
+per-rep tempo and size); compensations draw from their own generator, so asking for them changes nothing
+but the reps they ride on (a too-fast rep also moves the reps after it in time).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from firmware_bridge.simulator.leg import LegAngles
+from firmware_bridge.simulator.exercises import (
+    CHANGE_DEG,
+    SEATED_IR,
+    TOO_FAST_PHASE_S,
+    Compensation,
+    CompensationKind,
+    ExerciseProfile,
+    TrueCompensation,
+    exercise_profile,
+)
+from firmware_bridge.simulator.leg import LegAngles, PelvisPose, pelvis_motion_rotation
+from firmware_bridge.simulator.postures import Posture
+from imu_core.frames import Side
 from imu_core.types import Marker, MarkerLabel
 
-SEATED_HIP_FLEXION_DEG = 90.0
-SEATED_KNEE_FLEXION_DEG = 90.0
 _PEAK_SEARCH_STEP_S = 1e-3
 
 
@@ -114,7 +129,7 @@ class Oscillation:
 
 @dataclass(frozen=True, eq=False)
 class TruthSeries:
-    """True joint angles, deg, at instants t (s, the recording's clock)."""
+    """True joint angles and pelvis motion, deg, at instants t (s, the recording's clock)."""
 
     t: np.ndarray
     hip_ir_deg: np.ndarray
@@ -122,27 +137,54 @@ class TruthSeries:
     knee_flexion_deg: np.ndarray
     hip_flexion_deg: np.ndarray
     hip_adduction_deg: np.ndarray
+    """Positive toward the midline (negative: abduction)."""
     tibial_rotation_deg: np.ndarray
+    pelvis_tilt_deg: np.ndarray
+    """Pelvis motion away from its rest pose (leg.pelvis_motion_rotation): anterior tilt positive."""
+    pelvis_obliquity_deg: np.ndarray
+    """The instrumented side's hip moving up (hip hike) positive."""
+    pelvis_rotation_deg: np.ndarray
+    """About the pelvis's long axis, the instrumented side's hip moving forward positive."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "t", "hip_ir_deg", "knee_flexion_deg", "hip_flexion_deg", "hip_adduction_deg", "tibial_rotation_deg"
     )
+    """The joint-angle columns (truth.csv)."""
+    PELVIS_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "t", "pelvis_tilt_deg", "pelvis_obliquity_deg", "pelvis_rotation_deg"
+    )
+    """The pelvis-motion columns (truth_pelvis.csv)."""
 
     def as_matrix(self) -> np.ndarray:
         """(N, 6) in `COLUMNS` order."""
         return np.column_stack([getattr(self, c) for c in self.COLUMNS])
 
+    def pelvis_matrix(self) -> np.ndarray:
+        """(N, 4) in `PELVIS_COLUMNS` order."""
+        return np.column_stack([getattr(self, c) for c in self.PELVIS_COLUMNS])
+
 
 @dataclass(frozen=True, eq=False)
-class SeatedIrScript:
-    """A drawn seated-IR session: markers, reps, and the joint angles as functions of time."""
+class ExerciseScript:
+    """A drawn session of one exercise: markers, reps, compensations, joint angles and pelvis motion as
+    functions of time."""
 
+    exercise: str
+    """Catalog id."""
+    posture: Posture
     duration_s: float
     markers: tuple[Marker, ...]
     reps: tuple[TrueRep, ...]
+    compensations: tuple[TrueCompensation, ...]
     ir_path: MinimumJerkPath
+    """Commanded IR relative to the calibration posture, deg."""
     knee_path: MinimumJerkPath
     tibial_path: MinimumJerkPath
+    hip_flexion_path: MinimumJerkPath
+    hip_adduction_path: MinimumJerkPath
+    pelvis_tilt_path: MinimumJerkPath
+    pelvis_obliquity_path: MinimumJerkPath
+    pelvis_rotation_path: MinimumJerkPath
     hold_envelope: MinimumJerkPath
     """0..1, 1 during the holds: where the end-range tremor acts."""
     hold_tremor: Oscillation
@@ -151,40 +193,114 @@ class SeatedIrScript:
     tibial_sway: Oscillation
     hip_flexion_sway: Oscillation
     hip_adduction_sway: Oscillation
-    hip_flexion_deg: float = SEATED_HIP_FLEXION_DEG
-    hip_adduction_deg: float = 0.0
 
     def hip_ir_deg(self, t: ArrayLike) -> np.ndarray:
+        """True IR relative to the calibration posture, deg."""
         return np.asarray(self.ir_path(t) + self.ir_sway(t) + self.hold_envelope(t) * self.hold_tremor(t))
 
     def angles(self, t: ArrayLike) -> LegAngles:
-        """Joint angles at true times t."""
+        """Joint angles at true times t (anatomical: IR includes the posture's resting IR)."""
         t = np.asarray(t, dtype=float)
         return LegAngles(
-            hip_flexion_deg=self.hip_flexion_deg + self.hip_flexion_sway(t),
-            hip_adduction_deg=self.hip_adduction_deg + self.hip_adduction_sway(t),
-            hip_ir_deg=self.hip_ir_deg(t),
+            hip_flexion_deg=self.hip_flexion_path(t) + self.hip_flexion_sway(t),
+            hip_adduction_deg=self.hip_adduction_path(t) + self.hip_adduction_sway(t),
+            hip_ir_deg=self.posture.hip_ir_rest_deg + self.hip_ir_deg(t),
             knee_flexion_deg=self.knee_path(t) + self.knee_sway(t),
             tibial_rotation_deg=self.tibial_path(t) + self.tibial_sway(t),
         )
 
+    @property
+    def has_pelvis_motion(self) -> bool:
+        return any(c.kind == CompensationKind.PELVIS_MOTION for c in self.compensations)
+
+    def pelvis_motion_deg(self, t: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tilt, obliquity, rotation) of the pelvis away from its rest pose, deg."""
+        return self.pelvis_tilt_path(t), self.pelvis_obliquity_path(t), self.pelvis_rotation_path(t)
+
+    def pelvis_pose(self, rest: PelvisPose, side: Side, t: ArrayLike) -> PelvisPose:
+        """The pelvis at true times t, given its rest pose: `rest` itself when it never moves."""
+        if not self.has_pelvis_motion:
+            return rest
+        tilt, obliquity, rotation = self.pelvis_motion_deg(t)
+        return rest.moved(pelvis_motion_rotation(tilt, obliquity, rotation, side), self.posture.pivot(side))
+
     def truth(self, t: ArrayLike) -> TruthSeries:
         t = np.asarray(t, dtype=float)
         a = self.angles(t)
-        return TruthSeries(t, a.hip_ir_deg, a.knee_flexion_deg, a.hip_flexion_deg, a.hip_adduction_deg,
-                           a.tibial_rotation_deg)
+        tilt, obliquity, rotation = self.pelvis_motion_deg(t)
+        return TruthSeries(t, self.hip_ir_deg(t), a.knee_flexion_deg, a.hip_flexion_deg, a.hip_adduction_deg,
+                           a.tibial_rotation_deg, tilt, obliquity, rotation)
 
 
-def seated_ir_script(
-    rng: np.random.Generator, reps: int = 8, max_seconds: float | None = None
-) -> SeatedIrScript:
-    """Draw a seated-IR session with `reps` reps (fewer if `max_seconds` caps the session).
+SeatedIrScript = ExerciseScript
+"""The former name, from when the simulator only played seated IR."""
+
+
+@dataclass(frozen=True)
+class _PlannedCompensation:
+    kind: CompensationKind
+    rep_index: int
+    component: str | None
+    change_deg: float | None
+    rise_s: float | None = None
+    return_s: float | None = None
+
+
+def _plan_compensations(
+    profile: ExerciseProfile, compensations: Sequence[Compensation], reps: int, rng: np.random.Generator
+) -> list[_PlannedCompensation]:
+    """Resolve defaults and draw sizes, in the order given."""
+    seen: set[tuple[int, CompensationKind]] = set()
+    planned = []
+    for c in compensations:
+        if c.rep > reps:
+            raise ValueError(f"{c.kind.value} asked for rep {c.rep} of a session of {reps} reps")
+        if (c.rep, c.kind) in seen:
+            raise ValueError(f"{c.kind.value} asked twice for rep {c.rep}")
+        seen.add((c.rep, c.kind))
+        if c.kind is CompensationKind.TOO_FAST:
+            rise, back = TOO_FAST_PHASE_S.draw(rng), TOO_FAST_PHASE_S.draw(rng)
+            planned.append(_PlannedCompensation(c.kind, c.rep - 1, None, None, rise, back))
+            continue
+        usual = profile.usual_compensations[c.kind]
+        component = usual.component if c.component is None else c.component
+        sign = usual.sign if component == usual.component else 1.0
+        change = sign * CHANGE_DEG[c.kind].draw(rng) if c.change_deg is None else float(c.change_deg)
+        planned.append(_PlannedCompensation(c.kind, c.rep - 1, component, change))
+    return planned
+
+
+def _plateau(knots: list[tuple[float, float]], window: tuple[float, float, float, float], rest: float,
+             value: float) -> None:
+    """Knots of one rep: from `rest` at the rise to `value` through the hold and back by the return's end."""
+    rise, hold_start, hold_end, back = window
+    knots += [(rise, rest), (hold_start, value)]
+    if hold_end > hold_start:
+        knots.append((hold_end, value))
+    knots.append((back, rest))
+
+
+def exercise_script(
+    exercise: ExerciseProfile | str,
+    rng: np.random.Generator,
+    reps: int | None = None,
+    max_seconds: float | None = None,
+    compensations: Sequence[Compensation] = (),
+    compensation_rng: np.random.Generator | None = None,
+) -> ExerciseScript:
+    """Draw a session of `exercise` with `reps` reps (its usual count if None; fewer if `max_seconds` caps
+    the session), with the given compensations.
 
     All random numbers are drawn up front in a fixed order, so the first reps of a capped session are
-    the same as those of the uncapped one with the same generator state.
+    the same as those of the uncapped one with the same generator state. Compensation sizes and too-fast
+    tempos come from `compensation_rng` (default: `rng`, after everything else); a compensation on a rep
+    that the cap removes is dropped.
     """
+    profile = exercise_profile(exercise) if isinstance(exercise, str) else exercise
+    reps = profile.default_reps if reps is None else reps
     if reps < 0:
         raise ValueError("reps must be >= 0")
+    posture = profile.posture.draw(rng)
     static_at, static_s, swing_lead_s = 0.5, 3.0, 0.5
     # Sway: physiological, well under 0.5 deg, with zero mean over the static phase so that phase's mean
     # posture is exactly the nominal one (IR 0). Hold tremor + IR sway stay <= 0.3 deg.
@@ -199,26 +315,38 @@ def seated_ir_script(
 
     n_swings = int(rng.integers(3, 6))
     swing_period_s = 1.0 / rng.uniform(0.5, 0.8, size=5)
-    swing_target_deg = rng.uniform(30.0, 50.0, size=5)
+    swing_target_deg = rng.uniform(*profile.swing_knee_deg, size=5)
     settle_s = float(rng.uniform(1.5, 2.5))
     lead_in_s = float(rng.uniform(0.5, 1.0))
     end_gap_s = 0.5
     tail_rest_s = float(rng.uniform(1.0, 2.0))
 
-    rise_s = rng.uniform(1.2, 2.0, size=reps)
-    peak_deg = rng.uniform(20.0, 40.0, size=reps)
-    hold_s = rng.uniform(2.0, 5.0, size=reps)
-    return_s = rng.uniform(1.2, 2.0, size=reps)
-    rest_s = rng.uniform(1.0, 2.5, size=reps)
+    rise_s = rng.uniform(*profile.rise_s, size=reps)
+    peak_deg = rng.uniform(*profile.peak_ir_deg, size=reps)
+    hold_s = rng.uniform(*profile.hold_s, size=reps)
+    return_s = rng.uniform(*profile.return_s, size=reps)
+    rest_s = rng.uniform(*profile.rest_s, size=reps)
     knee_delta_deg = rng.uniform(-1.5, 1.5, size=reps)
     tibial_delta_deg = rng.uniform(-1.0, 1.0, size=reps)
 
-    knee_knots: list[tuple[float, float]] = [(0.0, SEATED_KNEE_FLEXION_DEG)]
+    planned = _plan_compensations(profile, compensations, reps, rng if compensation_rng is None
+                                  else compensation_rng)
+    for p in planned:
+        if p.kind is CompensationKind.TOO_FAST and p.rise_s is not None and p.return_s is not None:
+            rise_s[p.rep_index], hold_s[p.rep_index], return_s[p.rep_index] = p.rise_s, 0.0, p.return_s
+
+    knee_rest = posture.knee_flexion_deg
+    knots: dict[str, list[tuple[float, float]]] = {
+        "hip_ir": [(0.0, 0.0)], "knee_flexion": [(0.0, knee_rest)], "tibial_rotation": [(0.0, 0.0)],
+        "hip_flexion": [(0.0, posture.hip_flexion_deg)], "hip_adduction": [(0.0, posture.hip_adduction_deg)],
+        "pelvis_tilt": [(0.0, 0.0)], "pelvis_obliquity": [(0.0, 0.0)], "pelvis_rotation": [(0.0, 0.0)],
+        "hold_envelope": [(0.0, 0.0)],
+    }
     swing_at = static_at + static_s
     t = swing_at + swing_lead_s
-    knee_knots.append((t, SEATED_KNEE_FLEXION_DEG))
+    knots["knee_flexion"].append((t, knee_rest))
     for period, target in zip(swing_period_s[:n_swings], swing_target_deg[:n_swings], strict=True):
-        knee_knots += [(t + period / 2.0, float(target)), (t + period, SEATED_KNEE_FLEXION_DEG)]
+        knots["knee_flexion"] += [(t + period / 2.0, float(target)), (t + period, knee_rest)]
         t += period
     exercise_start = t + settle_s
     first_rise = exercise_start + lead_in_s
@@ -228,30 +356,39 @@ def seated_ir_script(
         span = rise_s + hold_s + return_s
         return_end = first_rise + np.cumsum(span + rest_s) - rest_s
         n_reps = int(np.sum(return_end + end_gap_s + 1.0 <= max_seconds))
-        minimal_rep_s = 1.2 + 2.0 + 1.2
+        shortest_rise, shortest_hold, shortest_return = profile.shortest_rep
+        minimal_rep_s = shortest_rise + shortest_hold + shortest_return
         if n_reps == 0 and first_rise + minimal_rep_s + end_gap_s + 1.0 <= max_seconds:
             n_reps = 1
-            rise_s[0], hold_s[0], return_s[0] = 1.2, 2.0, 1.2
+            rise_s[0], hold_s[0], return_s[0] = profile.shortest_rep
 
-    ir_knots: list[tuple[float, float]] = [(0.0, 0.0)]
-    tibial_knots: list[tuple[float, float]] = [(0.0, 0.0)]
-    envelope_knots: list[tuple[float, float]] = [(0.0, 0.0)]
     rep_windows: list[tuple[float, float, float]] = []
+    true_compensations: list[TrueCompensation] = []
     t = first_rise
     for i in range(n_reps):
-        top, hold_start = float(peak_deg[i]), t + float(rise_s[i])
+        hold_start = t + float(rise_s[i])
         hold_end = hold_start + float(hold_s[i])
         back = hold_end + float(return_s[i])
-        ir_knots += [(t, 0.0), (hold_start, top), (hold_end, top), (back, 0.0)]
-        knee_knots += [(t, SEATED_KNEE_FLEXION_DEG),
-                       (hold_start, SEATED_KNEE_FLEXION_DEG + float(knee_delta_deg[i])),
-                       (hold_end, SEATED_KNEE_FLEXION_DEG + float(knee_delta_deg[i])),
-                       (back, SEATED_KNEE_FLEXION_DEG)]
-        tibial_knots += [(t, 0.0), (hold_start, float(tibial_delta_deg[i])),
-                         (hold_end, float(tibial_delta_deg[i])), (back, 0.0)]
-        ramp = 0.3
-        envelope_knots += [(hold_start - ramp, 0.0), (hold_start, 1.0), (hold_end, 1.0),
-                           (hold_end + ramp, 0.0)]
+
+        window = (t, hold_start, hold_end, back)
+        knee_peak = knee_rest + float(knee_delta_deg[i])
+        for p in planned:
+            if p.rep_index != i:
+                continue
+            true_compensations.append(
+                TrueCompensation(p.kind.value, float(t), float(back), i + 1, p.component, p.change_deg))
+            if p.component == "knee_flexion" and p.change_deg is not None:
+                knee_peak += p.change_deg
+            elif p.component is not None and p.change_deg is not None:
+                rest = knots[p.component][0][1]
+                _plateau(knots[p.component], window, rest, rest + p.change_deg)
+        _plateau(knots["hip_ir"], window, 0.0, float(peak_deg[i]))
+        _plateau(knots["knee_flexion"], window, knee_rest, knee_peak)
+        _plateau(knots["tibial_rotation"], window, 0.0, float(tibial_delta_deg[i]))
+        if hold_end > hold_start:
+            ramp = 0.3
+            knots["hold_envelope"] += [(hold_start - ramp, 0.0), (hold_start, 1.0), (hold_end, 1.0),
+                                       (hold_end + ramp, 0.0)]
         rep_windows.append((t, back, float(hold_s[i])))
         t = back + float(rest_s[i])
     last_return = rep_windows[-1][1] if rep_windows else first_rise
@@ -259,10 +396,14 @@ def seated_ir_script(
     duration = exercise_end + tail_rest_s
     if max_seconds is not None:
         duration = min(duration, max_seconds)
-    for knots in (ir_knots, knee_knots, tibial_knots, envelope_knots):
-        knots.append((max(duration, knots[-1][0]) + 1.0, knots[-1][1]))
+    paths = {}
+    for name, path_knots in knots.items():
+        path_knots.append((max(duration, path_knots[-1][0]) + 1.0, path_knots[-1][1]))
+        paths[name] = MinimumJerkPath.through(path_knots)
 
-    script = SeatedIrScript(
+    script = ExerciseScript(
+        exercise=profile.exercise_id,
+        posture=posture,
         duration_s=float(duration),
         markers=tuple(
             Marker(float(at), label.value)
@@ -273,10 +414,16 @@ def seated_ir_script(
             if at < duration
         ),
         reps=(),
-        ir_path=MinimumJerkPath.through(ir_knots),
-        knee_path=MinimumJerkPath.through(knee_knots),
-        tibial_path=MinimumJerkPath.through(tibial_knots),
-        hold_envelope=MinimumJerkPath.through(envelope_knots),
+        compensations=tuple(true_compensations),
+        ir_path=paths["hip_ir"],
+        knee_path=paths["knee_flexion"],
+        tibial_path=paths["tibial_rotation"],
+        hip_flexion_path=paths["hip_flexion"],
+        hip_adduction_path=paths["hip_adduction"],
+        pelvis_tilt_path=paths["pelvis_tilt"],
+        pelvis_obliquity_path=paths["pelvis_obliquity"],
+        pelvis_rotation_path=paths["pelvis_rotation"],
+        hold_envelope=paths["hold_envelope"],
         hold_tremor=hold_tremor,
         ir_sway=ir_sway,
         knee_sway=knee_sway,
@@ -291,3 +438,10 @@ def seated_ir_script(
         k = int(np.argmax(ir))
         true_reps.append(TrueRep(float(start), float(grid[k]), float(end), float(ir[k]), hold))
     return replace(script, reps=tuple(true_reps))
+
+
+def seated_ir_script(
+    rng: np.random.Generator, reps: int = 8, max_seconds: float | None = None
+) -> ExerciseScript:
+    """Draw a seated-IR session with `reps` reps (fewer if `max_seconds` caps the session)."""
+    return exercise_script(SEATED_IR, rng, reps=reps, max_seconds=max_seconds)
