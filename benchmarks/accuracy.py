@@ -37,7 +37,12 @@ ERROR_MODELS: dict[str, ImuErrorModel] = {
     "steel-chair": ImuErrorModel(magnetic_disturbance=MagneticDisturbance(dipole_moment_am2=(0.0, 0.0, 1.5))),
     "lossy-link": ImuErrorModel(packet_loss_probability=0.05),
 }
-POSTURES = ("seated",)
+POSTURES = {  # posture name -> the catalog exercise played in it
+    "seated": "seated-ir",
+    "prone": "prone-ir-test",
+    "side-lying": "side-lying-ir",
+    "90/90": "ninety-ninety-foot-lift",
+}
 
 
 @dataclass
@@ -55,8 +60,8 @@ class Case:
 
 def run_case(posture: str, model: str, seed: int, workdir: Path) -> Case:
     side = Side.LEFT if seed % 2 == 0 else Side.RIGHT
-    sim = simulate_session(seed=seed, side=side, reps=6, errors=ERROR_MODELS[model])
-    folder = workdir / f"{posture}-{model}-{seed}"
+    sim = simulate_session(seed=seed, side=side, errors=ERROR_MODELS[model], exercise=POSTURES[posture])
+    folder = workdir / f"{POSTURES[posture]}-{model}-{seed}"
     write_recording(sim.recording, folder)
     write_truth(sim, folder)
     out_json, out_csv = folder / "analysis.json", folder / "angles.csv"

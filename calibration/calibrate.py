@@ -56,12 +56,14 @@ def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData],
     """Full calibration from the phase data of both sensors (still phases already analysed)."""
     thigh, shin = data[Segment.THIGH], data[Segment.SHIN]
     check_not_swapped(thigh.stream, shin.stream, t_swing, t_swing_end)
-    swing: KneeSwing = analyse_swing(shin.stream, shin.quat, t_swing, t_swing_end,
-                                     still[Segment.SHIN].up_sensor, swing_params)
     q_thigh_still = _quat_over(thigh, still[Segment.THIGH].t_start, still[Segment.THIGH].t_end)
     q_shin_still = _quat_over(shin, still[Segment.SHIN].t_start, still[Segment.SHIN].t_end)
     q_thigh_ref, q_shin_ref = K.mean_orientation(q_thigh_still), K.mean_orientation(q_shin_still)
-    align = align_segments(posture, still[Segment.THIGH], still[Segment.SHIN], swing, q_thigh_ref, q_shin_ref)
+    swing: KneeSwing = analyse_swing(shin.stream, shin.quat, t_swing, t_swing_end, q_shin_ref,
+                                     still[Segment.SHIN].up_sensor, posture.up_segment("shin", side),
+                                     posture.swing_direction, swing_params)
+    align = align_segments(posture, side, still[Segment.THIGH], still[Segment.SHIN], swing,
+                           q_thigh_ref, q_shin_ref)
     thigh_seg = K.segment_orientation(q_thigh_still, align.thigh_mount)
     shin_seg_all = K.segment_orientation(q_shin_still, align.shin_mount)
     # pair samples by index over the (equal-length-ish) still windows
@@ -91,6 +93,9 @@ def calibrate(posture: StartPosture, side: Side, data: dict[Segment, PhaseData],
         thigh_reference=K.mean_orientation(thigh_seg),
         thigh_still_quat=q_thigh_ref,
         shin_still_quat=q_shin_ref,
+        hinge_in_shin_sensor=swing.hinge_sensor,
+        thigh_long_axis_pending=align.thigh_long_axis_pending,
+        shin_long_axis_pending=align.shin_long_axis_pending,
         quality=quality,
         score=score,
         t_calibrated=t_swing_end,

@@ -35,12 +35,20 @@ class Calibration:
     """Mean thigh filter orientation over the still phase (sensor-to-filter-frame)."""
     shin_still_quat: np.ndarray
     """Mean shin filter orientation over the still phase (sensor-to-filter-frame)."""
+    hinge_in_shin_sensor: np.ndarray
+    """Knee hinge axis (segment +y) in shin-sensor axes, from the swings."""
+    thigh_long_axis_pending: bool = False
+    """The thigh's rotation about the hinge is a guess until the exercise's rotation shows it."""
+    shin_long_axis_pending: bool = False
     quality: dict[str, float] = field(default_factory=dict)
     """Numbers behind the score: still-phase spreads, swing excursion, hinge planarity."""
     score: float = 1.0
     """0 (unusable) .. 1 (ideal)."""
     t_calibrated: float = 0.0
     """Time (s, recording clock) at which the calibration was made."""
+
+    def sensors_mount(self, segment: str) -> np.ndarray:
+        return self.sensors[Segment(segment)].mount
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,9 @@ class Calibration:
             "thigh_reference_wxyz": [float(x) for x in self.thigh_reference],
             "thigh_still_quat_wxyz": [float(x) for x in self.thigh_still_quat],
             "shin_still_quat_wxyz": [float(x) for x in self.shin_still_quat],
+            "hinge_in_shin_sensor": [float(x) for x in self.hinge_in_shin_sensor],
+            "thigh_long_axis_pending": self.thigh_long_axis_pending,
+            "shin_long_axis_pending": self.shin_long_axis_pending,
             "quality": self.quality,
             "score": self.score,
             "t_calibrated": self.t_calibrated,
@@ -83,6 +94,9 @@ class Calibration:
             thigh_reference=np.array(d["thigh_reference_wxyz"], dtype=float),
             thigh_still_quat=np.array(d["thigh_still_quat_wxyz"], dtype=float),
             shin_still_quat=np.array(d["shin_still_quat_wxyz"], dtype=float),
+            hinge_in_shin_sensor=np.array(d["hinge_in_shin_sensor"], dtype=float),
+            thigh_long_axis_pending=bool(d.get("thigh_long_axis_pending", False)),
+            shin_long_axis_pending=bool(d.get("shin_long_axis_pending", False)),
             quality={k: float(v) for k, v in d.get("quality", {}).items()},
             score=float(d.get("score", 1.0)),
             t_calibrated=float(d.get("t_calibrated", 0.0)),

@@ -1,21 +1,22 @@
-"""Calibration kept right during the session, from the knee hinge and the exercise's own motion.
+"""Calibration kept right during the session, from the knee hinge and the exercise's own rotation.
 
-Two things the still phase and the knee swings cannot pin down for the thigh sensor are learned while
-the person exercises:
+What the still phase and the knee swings cannot pin down is learned while the person exercises:
 
 - Relative heading. Each sensor's 6D orientation filter has its own heading, and the two drift apart
   slowly. The knee is a hinge, so its axis seen from the thigh and from the shin must point the same
   way: the difference of the two hinge headings is the relative heading, measured whenever the hinge is
-  not vertical and smoothed with a time constant. (After Laidig et al., "Exploiting kinematic
+  not vertical and smoothed with a time constant. (The idea of Laidig et al., "Exploiting kinematic
   constraints to compensate magnetic disturbances when calculating joint angles of approximate hinge
-  joints", 2017 - implemented here from the idea, without a magnetometer at all.)
-- The thigh's long axis. Gravity gives one thigh axis in the start posture; the rotation about it is
-  fixed at calibration by the shared-heading assumption. Hip rotation turns the femur about its long
-  axis, so the thigh gyroscope's main rotation axis during the exercise (perpendicular to the known
-  axis) is the long axis itself. Its sign comes from the shin, which turns the same way.
+  joints", 2017, used here without any magnetometer.)
+- Long axes. Hip rotation turns the femur, and with it the shin, about the femur's long axis. So while
+  the shin turns about anything but the knee hinge, the thigh gyroscope's main rotation axis is the
+  thigh's long axis, and the shin gyroscope's is the femur's axis seen from the shin. The thigh's long
+  axis is always learned this way (its heading at calibration was only assumed); the shin's where the
+  start posture puts the hinge near vertical. The sign: IR reps are positive rotations, so the rotation
+  accumulated since calibration points along +IR.
 
-Both updates happen at sample indices fixed by the data alone, so feeding a session in pieces gives
-what one pass gives.
+Updates happen at sample indices fixed by the data alone, so a session fed in pieces gives what one
+pass gives.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calibration.model import Calibration
 from calibration.segments import LEFT_AXIS, StartPosture, mount_from_vector_pairs
 from imu_core import kinematics as K
 from imu_core import quaternion as Q
+from imu_core.frames import Side, ir_sign
 
 _Z = np.array([0.0, 0.0, 1.0])
 
@@ -35,44 +38,69 @@ _Z = np.array([0.0, 0.0, 1.0])
 class OnlineAlignmentParams:
     heading_tau_s: float = 2.0
     """Time constant of the relative-heading smoothing, s."""
-    min_hinge_horizontal: float = 0.35
-    """The hinge must be at least this far from vertical (horizontal share of the unit axis) to give
-    the relative heading."""
+    min_axis_horizontal: float = 0.35
+    """An axis used to line up the headings must be at least this far from vertical (horizontal share
+    of the unit vector)."""
     axis_min_rate_deg_s: float = 10.0
-    """While the shin turns faster than this about any axis but the knee hinge (the femur is rotating:
-    the thigh sensor's soft-tissue jiggle alone does not count), the thigh's rotation is evidence for its
-    long axis, deg/s."""
+    """While the shin turns faster than this about any axis but the knee hinge, the femur is rotating
+    and the gyroscopes are evidence for the long axes, deg/s."""
     axis_first_fit: int = 30
-    """First fit of the long axis after this many evidence samples (the first rep's rise)."""
+    """First fit of the long axes after this many evidence samples (the first rep's rise)."""
     axis_refit_every: int = 100
     """Then refit after this many more evidence samples."""
     axis_min_ratio: float = 6.0
-    """The rotation must be this much stronger about the main axis than about the other (eigenvalue
-    ratio), or the motion is not a rotation about the femur and the fit is skipped."""
+    """Rotation about the main axis must be this much stronger than about the next (eigenvalue ratio),
+    or the motion is not a rotation about the femur and the fit is skipped."""
 
 
-class ThighAlignment:
-    """Current thigh mount and thigh-to-shin relative heading, refined as samples arrive."""
+class _AxisEvidence:
+    """Main rotation axis of one sensor, perpendicular to a known axis, signed by accumulated rotation."""
 
-    def __init__(self, posture: StartPosture, thigh_mount: np.ndarray, thigh_up_sensor: np.ndarray,
-                 thigh_still_quat: np.ndarray, shin_still_seg: np.ndarray, rate_hz: float,
-                 params: OnlineAlignmentParams | None = None) -> None:
-        """thigh_still_quat: the thigh filter's mean orientation over the still phase; shin_still_seg: the
-        shin segment's mean orientation then (shin filter frame)."""
+    def __init__(self, known_axis_sensor: np.ndarray, still_quat: np.ndarray, sign: float) -> None:
+        self.known = known_axis_sensor / np.linalg.norm(known_axis_sensor)
+        self.still_quat = still_quat
+        self.sign = sign
+        self.scatter = np.zeros((3, 3))
+        self.turned = np.zeros(3)
+
+    def add(self, gyr: np.ndarray, quat: np.ndarray) -> None:
+        w = gyr - (gyr @ self.known)[:, None] * self.known
+        self.scatter += w.T @ w
+        self.turned += Q.to_rotation_vector(Q.multiply(Q.conjugate(self.still_quat), quat)).sum(axis=0)
+
+    def axis(self, min_ratio: float) -> np.ndarray | None:
+        evals, evecs = np.linalg.eigh(self.scatter)
+        if evals[-1] <= 0 or evals[-1] < min_ratio * max(evals[-2], 1e-12):
+            return None
+        axis = evecs[:, -1]
+        return axis if axis @ self.turned * self.sign >= 0 else -axis
+
+
+class OnlineAlignment:
+    """Current mounts, femur reference and thigh-to-shin relative heading, refined as samples arrive."""
+
+    def __init__(self, posture: StartPosture, side: Side, cal: Calibration, thigh_up_sensor: np.ndarray,
+                 shin_up_sensor: np.ndarray, rate_hz: float, params: OnlineAlignmentParams | None = None) -> None:
         self.params = params or OnlineAlignmentParams()
-        self.rate_hz = rate_hz
-        self.thigh_mount = np.asarray(thigh_mount, dtype=float)
+        self.posture, self.side, self.rate_hz = posture, side, rate_hz
+        self.thigh_mount = cal.sensors_mount("thigh")
+        self.shin_mount = cal.sensors_mount("shin")
+        self.femur_reference = cal.femur_reference
+        self.thigh_reference = cal.thigh_reference
         self.relative_heading_rad = 0.0
         """Rotation about the vertical from the thigh filter's frame into the shin filter's frame."""
-        self._thigh_still_quat = np.asarray(thigh_still_quat, dtype=float)
-        self._shin_still_seg = np.asarray(shin_still_seg, dtype=float)
-        self.thigh_reference = K.segment_orientation(self._thigh_still_quat[None, :], self.thigh_mount)[0]
-        """Thigh segment orientation at calibration (shared frame): where thigh drift is measured from."""
         self.axis_refits = 0
-        self._up_segment = np.array(posture.thigh_up_segment, dtype=float)
-        self._up_sensor = np.asarray(thigh_up_sensor, dtype=float) / np.linalg.norm(thigh_up_sensor)
-        self._scatter = np.zeros((3, 3))
-        self._sign_evidence = np.zeros(3)
+        self.hinge_sensor = cal.hinge_in_shin_sensor / np.linalg.norm(cal.hinge_in_shin_sensor)
+        self._cal = cal
+        self._thigh_up_sensor = thigh_up_sensor / np.linalg.norm(thigh_up_sensor)
+        self._shin_up_sensor = shin_up_sensor / np.linalg.norm(shin_up_sensor)
+        sign = ir_sign(side)  # IR is sign * rotation about the femur's proximal axis
+        self._thigh_pending = cal.thigh_long_axis_pending
+        thigh_known = (Q.rotate(Q.conjugate(self.thigh_mount), LEFT_AXIS) if self._thigh_pending
+                       else self._thigh_up_sensor)
+        self._thigh = _AxisEvidence(thigh_known, cal.thigh_still_quat, sign)
+        self._shin = _AxisEvidence(self.hinge_sensor, cal.shin_still_quat, sign) if cal.shin_long_axis_pending \
+            else None
         self._evidence = 0
         self._next_refit = self.params.axis_first_fit
         self._heading_reset = False
@@ -88,7 +116,7 @@ class ThighAlignment:
         h_shin = Q.rotate(shin_seg, LEFT_AXIS)
         horiz = np.minimum(np.hypot(h_thigh[:, 0], h_thigh[:, 1]), np.hypot(h_shin[:, 0], h_shin[:, 1]))
         raw = np.arctan2(h_shin[:, 1], h_shin[:, 0]) - np.arctan2(h_thigh[:, 1], h_thigh[:, 0])
-        usable = horiz >= self.params.min_hinge_horizontal
+        usable = horiz >= self.params.min_axis_horizontal
         gain = 1.0 - np.exp(-1.0 / (self.rate_hz * self.params.heading_tau_s))
         out = np.empty(len(raw))
         est = self.relative_heading_rad
@@ -101,15 +129,11 @@ class ThighAlignment:
         self.relative_heading_rad = est
         return out
 
-    # --- thigh long axis ------------------------------------------------------------------
-    def _perpendicular_rate(self, gyr: np.ndarray) -> np.ndarray:
-        out: np.ndarray = gyr - (gyr @ self._up_sensor)[:, None] * self._up_sensor
-        return out
-
-    def evidence_mask(self, shin_gyr_seg: np.ndarray) -> np.ndarray:
-        """Which samples are evidence for the long axis, from the shin's rate (segment axes, rad/s)."""
-        off_hinge = np.hypot(shin_gyr_seg[:, 0], shin_gyr_seg[:, 2])
-        mask: np.ndarray = off_hinge > np.radians(self.params.axis_min_rate_deg_s)
+    # --- long axes ------------------------------------------------------------------------
+    def evidence_mask(self, shin_gyr: np.ndarray) -> np.ndarray:
+        """Which samples are evidence for the long axes, from the shin's rate (sensor axes, rad/s)."""
+        off_hinge = shin_gyr - (shin_gyr @ self.hinge_sensor)[:, None] * self.hinge_sensor
+        mask: np.ndarray = np.linalg.norm(off_hinge, axis=1) > np.radians(self.params.axis_min_rate_deg_s)
         return mask
 
     def samples_until_refit(self, evidence: np.ndarray) -> int | None:
@@ -118,39 +142,56 @@ class ThighAlignment:
         idx = np.flatnonzero(evidence)
         return int(idx[need - 1]) + 1 if len(idx) >= need else None
 
-    def observe(self, thigh_gyr: np.ndarray, shin_gyr_seg: np.ndarray, knee_flexion_rad: np.ndarray,
-                evidence: np.ndarray) -> None:
-        """Accumulate evidence: thigh gyro (sensor axes) and the shin's rate (segment axes) at the same
-        instants, with the knee flexion there."""
+    def observe(self, thigh_gyr: np.ndarray, thigh_quat: np.ndarray, shin_gyr: np.ndarray,
+                shin_quat: np.ndarray, evidence: np.ndarray) -> None:
+        """Accumulate evidence from paired samples (sensor axes, filter orientations)."""
         if not evidence.any():
             return
-        w = self._perpendicular_rate(thigh_gyr[evidence])
-        self._scatter += w.T @ w
-        femur_axis_in_shin = np.stack([-np.sin(knee_flexion_rad[evidence]), np.zeros(int(evidence.sum())),
-                                       np.cos(knee_flexion_rad[evidence])], axis=1)
-        shin_rate_about_femur = np.sum(shin_gyr_seg[evidence] * femur_axis_in_shin, axis=1)
-        self._sign_evidence += w.T @ shin_rate_about_femur
+        self._thigh.add(thigh_gyr[evidence], thigh_quat[evidence])
+        if self._shin is not None:
+            self._shin.add(shin_gyr[evidence], shin_quat[evidence])
         self._evidence += int(evidence.sum())
 
-    def refit_due(self) -> bool:
-        return self._evidence >= self._next_refit
-
     def refit(self) -> bool:
-        """Re-derive the thigh mount from the accumulated rotation; True if it changed."""
+        """Re-derive the long axes from the accumulated rotation; True if anything changed."""
         self._next_refit = self._evidence + self.params.axis_refit_every
-        evals, evecs = np.linalg.eigh(self._scatter)
-        if evals[-1] <= 0 or evals[-1] < self.params.axis_min_ratio * max(evals[-2], 1e-12):
-            return False
-        axis = evecs[:, -1]
-        if axis @ self._sign_evidence < 0:
-            axis = -axis
-        self.thigh_mount = mount_from_vector_pairs(self._up_sensor, self._up_segment, axis, _Z)
-        self.axis_refits += 1
-        self._heading_reset = True  # the new mount changes the thigh's heading: start again from it
-        # the still phase, seen with the new mount: its heading relative to the shin there
-        own = K.segment_orientation(self._thigh_still_quat[None, :], self.thigh_mount)[0]
-        h_t, h_s = Q.rotate(own, LEFT_AXIS), Q.rotate(self._shin_still_seg, LEFT_AXIS)
-        still_heading = float(np.arctan2(h_s[1], h_s[0]) - np.arctan2(h_t[1], h_t[0]))
-        self.thigh_reference = K.segment_orientation(own[None, :], Q.IDENTITY, still_heading)[0]
-        return True
+        changed = False
+        thigh_axis = self._thigh.axis(self.params.axis_min_ratio)
+        if thigh_axis is not None:
+            if self._thigh_pending:
+                self.thigh_mount = mount_from_vector_pairs(self._thigh.known, LEFT_AXIS, thigh_axis, _Z)
+            else:
+                self.thigh_mount = mount_from_vector_pairs(
+                    self._thigh_up_sensor, self.posture.up_segment("thigh", self.side), thigh_axis, _Z)
+            changed = True
+        if self._shin is not None:
+            femur_axis = self._shin.axis(self.params.axis_min_ratio)
+            if femur_axis is not None:
+                flex0 = np.radians(self.posture.knee_flexion_deg)
+                femur_in_shin = np.array([-np.sin(flex0), 0.0, np.cos(flex0)])
+                self.shin_mount = mount_from_vector_pairs(self.hinge_sensor, LEFT_AXIS, femur_axis, femur_in_shin)
+                shin_still = K.segment_orientation(self._cal.shin_still_quat[None, :], self.shin_mount)
+                self.femur_reference = K.femur_from_shin(shin_still, np.array([flex0]))[0]
+                changed = True
+        if changed:
+            self.axis_refits += 1
+            self._heading_reset = True  # the new mounts change the headings: start again from them
+            self._rebase_thigh_reference()
+        return changed
 
+    def _rebase_thigh_reference(self) -> None:
+        """The still phase seen with the current mounts: the thigh's heading relative to the shin there,
+        from whichever shared axis is further from vertical (hinge, or the femur's long axis)."""
+        own = K.segment_orientation(self._cal.thigh_still_quat[None, :], self.thigh_mount)[0]
+        shin = K.segment_orientation(self._cal.shin_still_quat[None, :], self.shin_mount)[0]
+        femur = self.femur_reference
+        pairs = [(Q.rotate(own, LEFT_AXIS), Q.rotate(shin, LEFT_AXIS)), (Q.rotate(own, _Z), Q.rotate(femur, _Z))]
+        a_thigh, a_shin = max(pairs, key=lambda p: min(np.hypot(*p[0][:2]), np.hypot(*p[1][:2])))
+        heading = float(np.arctan2(a_shin[1], a_shin[0]) - np.arctan2(a_thigh[1], a_thigh[0]))
+        self.thigh_reference = K.segment_orientation(own[None, :], Q.IDENTITY, heading)[0]
+        if not self._hinge_horizontal(own, shin):
+            self.relative_heading_rad = heading  # nothing to track it with: hold the still phase's value
+
+    def _hinge_horizontal(self, thigh_own: np.ndarray, shin: np.ndarray) -> bool:
+        h_t, h_s = Q.rotate(thigh_own, LEFT_AXIS), Q.rotate(shin, LEFT_AXIS)
+        return bool(min(np.hypot(h_t[0], h_t[1]), np.hypot(h_s[0], h_s[1])) >= self.params.min_axis_horizontal)

@@ -17,15 +17,37 @@ import numpy as np
 from calibration.still import StillPhase
 from calibration.swing import KneeSwing
 from imu_core import quaternion as Q
+from imu_core.frames import Side
 
 
 @dataclass(frozen=True, slots=True)
 class StartPosture:
-    """Which segment axis points up, per segment, in the start posture (segment coordinates)."""
+    """What is known of the start posture, for a LEFT leg (a right leg is its mirror image).
+
+    Up directions are unit vectors in segment coordinates. Where a segment's up direction lies close to
+    the knee hinge (lying on the side, 90/90), gravity and the knee swings tell the same thing and the
+    segment's long axis is learned from the exercise's own rotation instead (`calibration.online`).
+    """
 
     name: str
     thigh_up_segment: tuple[float, float, float]
     shin_up_segment: tuple[float, float, float]
+    swing_direction: int = -1
+    """Which way the calibration swings bend the knee from the start posture: -1 straighten, +1 bend."""
+    knee_flexion_deg: float = 90.0
+    """Knee flexion in the start posture; assumed only where it cannot be measured (hinge vertical)."""
+
+    def up_segment(self, segment: str, side: Side) -> np.ndarray:
+        up = np.array(self.thigh_up_segment if segment == "thigh" else self.shin_up_segment, dtype=float)
+        if side is Side.RIGHT:
+            up[1] = -up[1]
+        unit: np.ndarray = up / np.linalg.norm(up)
+        return unit
+
+    def hinge_is_up(self, segment: str) -> bool:
+        """True where gravity in the start posture lies within 35 deg of the knee hinge."""
+        up = self.thigh_up_segment if segment == "thigh" else self.shin_up_segment
+        return bool(abs(up[1]) > np.cos(np.radians(35.0)))
 
 
 SEATED = StartPosture("seated", thigh_up_segment=(1.0, 0.0, 0.0), shin_up_segment=(0.0, 0.0, 1.0))
@@ -33,6 +55,13 @@ SEATED = StartPosture("seated", thigh_up_segment=(1.0, 0.0, 0.0), shin_up_segmen
 
 PRONE = StartPosture("prone", thigh_up_segment=(-1.0, 0.0, 0.0), shin_up_segment=(0.0, 0.0, -1.0))
 """Lying face down, knee bent 90 deg: the front of the thigh faces down, the foot points up."""
+
+SIDE_LYING = StartPosture("side-lying", thigh_up_segment=(0.0, 0.99, 0.12), shin_up_segment=(-0.12, 0.99, 0.0))
+"""Lying on the other side, hips bent about 45 deg, knees 90 deg and together: the leg's outer side up."""
+
+NINETY_NINETY_BACK = StartPosture("ninety-ninety-back", thigh_up_segment=(0.06, 0.96, 0.28),
+                                  shin_up_segment=(-0.28, 0.96, 0.06), swing_direction=+1)
+"""Sitting in 90/90 with this leg behind, turned in: its outer side faces up; knee swings bend the knee."""
 
 
 def mount_from_vector_pairs(primary_sensor: np.ndarray, primary_segment: np.ndarray,
@@ -58,9 +87,12 @@ LEFT_AXIS = np.array([0.0, 1.0, 0.0])
 class SegmentAlignment:
     thigh_mount: np.ndarray
     shin_mount: np.ndarray
+    thigh_long_axis_pending: bool
+    """True where the thigh's rotation about the hinge is a guess until the exercise shows it."""
+    shin_long_axis_pending: bool
 
 
-def align_segments(posture: StartPosture, thigh_still: StillPhase, shin_still: StillPhase,
+def align_segments(posture: StartPosture, side: Side, thigh_still: StillPhase, shin_still: StillPhase,
                    swing: KneeSwing, thigh_filter_quat: np.ndarray,
                    shin_filter_quat: np.ndarray) -> SegmentAlignment:
     """Mounts of both sensors (sensor-to-segment quaternions).
@@ -68,10 +100,16 @@ def align_segments(posture: StartPosture, thigh_still: StillPhase, shin_still: S
     *_filter_quat: each sensor's filter orientation over the still phase (sensor-to-filter-frame), the
     two frames taken to share their heading at that moment.
     """
-    shin_mount = mount_from_vector_pairs(shin_still.up_sensor, np.array(posture.shin_up_segment),
-                                         swing.hinge_sensor, LEFT_AXIS)
+    shin_up = posture.up_segment("shin", side)
+    thigh_up = posture.up_segment("thigh", side)
+    # the hinge is the shin's best-known axis; gravity fixes the rotation about it (a guess where the
+    # two nearly coincide)
+    shin_mount = mount_from_vector_pairs(swing.hinge_sensor, LEFT_AXIS, shin_still.up_sensor, shin_up)
     hinge_common = Q.rotate(shin_filter_quat, swing.hinge_sensor)
     hinge_in_thigh = Q.rotate(Q.conjugate(thigh_filter_quat), hinge_common)
-    thigh_mount = mount_from_vector_pairs(thigh_still.up_sensor, np.array(posture.thigh_up_segment),
-                                          hinge_in_thigh, LEFT_AXIS)
-    return SegmentAlignment(thigh_mount=thigh_mount, shin_mount=shin_mount)
+    thigh_pending = posture.hinge_is_up("thigh")
+    if thigh_pending:
+        thigh_mount = mount_from_vector_pairs(hinge_in_thigh, LEFT_AXIS, thigh_still.up_sensor, thigh_up)
+    else:
+        thigh_mount = mount_from_vector_pairs(thigh_still.up_sensor, thigh_up, hinge_in_thigh, LEFT_AXIS)
+    return SegmentAlignment(thigh_mount, shin_mount, thigh_pending, posture.hinge_is_up("shin"))

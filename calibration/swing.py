@@ -32,14 +32,16 @@ class KneeSwing:
 
 
 def analyse_swing(shin: SensorStream, shin_quat: np.ndarray, t0: float, t1: float,
-                  up_still_sensor: np.ndarray,
-                  params: SwingParams | None = None) -> KneeSwing:
+                  still_quat: np.ndarray, up_still_sensor: np.ndarray, up_segment: np.ndarray,
+                  swing_direction: int, params: SwingParams | None = None) -> KneeSwing:
     """Find the knee hinge axis from the shin's rotation during [t0, t1).
 
-    shin_quat: the shin sensor's orientation (sensor-to-earth, z up) for every sample of `shin`.
-    The axis sign is fixed by anatomy: swinging the foot forward (knee extension) from a hanging shin
-    tilts the shin's top backward, so 'up' seen by the sensor gains a forward (anterior) component.
-    The segment's left axis is then y = z cross x with z = up at rest.
+    shin_quat: the shin filter's orientation for every sample of `shin`; still_quat: its mean over the
+    still phase; up_still_sensor / up_segment: where 'up' pointed then, in sensor and segment axes;
+    swing_direction: -1 if the swings straighten the knee from the start posture, +1 if they bend it.
+
+    The hinge is the shin's main rotation axis. Its sign (it must point to the person's left, segment
+    +y) comes from gravity where the hinge is near vertical, else from the way the swings turn the shin.
     """
     p = params or SwingParams()
     sel = (shin.t >= t0) & (shin.t < t1)
@@ -51,31 +53,26 @@ def analyse_swing(shin: SensorStream, shin_quat: np.ndarray, t0: float, t1: floa
     if np.percentile(rates, 95) < p.min_peak_rate_deg_s:
         raise SwingTooSmallError(
             f"the knee swings were too slow or too small (fastest {np.percentile(rates, 95):.0f} deg/s).",
-            "Swing the lower leg freely forward and back, 3 to 5 times, keeping the thigh still.",
+            "Swing the lower leg freely, 3 to 5 times, keeping the thigh still.",
         )
-    # principal axis of the angular rate: the hinge
-    cov = gyr.T @ gyr
-    evals, evecs = np.linalg.eigh(cov)
-    axis = evecs[:, -1]
+    evals, evecs = np.linalg.eigh(gyr.T @ gyr)
+    hinge = evecs[:, -1]
     planarity = float(evals[-1] / max(evals.sum(), 1e-12))
-    up_now = Q.rotate(Q.conjugate(shin_quat[sel]), np.array([0.0, 0.0, 1.0]))  # 'up' in sensor axes
-    z = up_still_sensor / np.linalg.norm(up_still_sensor)
-    tilt = np.degrees(np.arccos(np.clip(up_now @ z, -1.0, 1.0)))
-    excursion = float(np.percentile(tilt, 98))
+    turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(still_quat), shin_quat[sel]))  # sensor axes
+    excursion = float(np.degrees(np.percentile(np.linalg.norm(turned, axis=1), 98)))
     if excursion < p.min_excursion_deg:
         raise SwingTooSmallError(
             f"the knee swings moved the shin only {excursion:.0f} deg.",
-            "Swing the lower leg further forward (about 30 to 50 degrees), keeping the thigh still.",
+            "Swing the lower leg further (about 30 to 50 degrees), keeping the thigh still.",
         )
     if planarity < p.min_planarity:
         raise SwingTooSmallError(
             f"the shin did not swing like a hinge (planarity {planarity:.2f}); was the thigh still?",
-            "Keep the thigh on the chair and swing only the lower leg forward and back.",
+            "Keep the thigh still and swing only the lower leg.",
         )
-    hinge = axis - (axis @ z) * z
-    hinge /= np.linalg.norm(hinge)
-    anterior = np.cross(hinge, z)  # x = y cross z if hinge is +y
-    forward_tilt = float(np.mean((up_now - (up_now @ z)[:, None] * z) @ anterior))
-    if forward_tilt < 0:
+    if abs(up_segment[1]) > 0.5:
+        if np.sign(hinge @ up_still_sensor) != np.sign(up_segment[1]):
+            hinge = -hinge
+    elif np.sign(np.mean(turned @ hinge)) != swing_direction:
         hinge = -hinge
     return KneeSwing(hinge_sensor=hinge, excursion_deg=excursion, planarity=planarity)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from calibration.segments import SEATED, StartPosture
+from calibration.segments import NINETY_NINETY_BACK, PRONE, SEATED, SIDE_LYING, StartPosture
 from tracker.errors import UnknownExerciseError
 from tracker.reps import RepParams
 
@@ -43,7 +43,43 @@ SEATED_IR = Exercise(
     ),
 )
 
-CATALOG: dict[str, Exercise] = {e.id: e for e in (SEATED_IR,)}
+PRONE_IR_TEST = Exercise(
+    id="prone-ir-test",
+    name="Prone hip internal rotation test",
+    posture=PRONE,
+    primary_measure="hip_ir_deg",
+    prescription=Prescription(sets=1, reps=3, hold_s=(0.0, 2.0)),
+    instructions=(
+        "Lie face down, knee bent to 90 degrees so the foot points at the ceiling.",
+        "Let the foot fall slowly outward as far as it goes, then bring it back.",
+    ),
+)
+
+SIDE_LYING_IR = Exercise(
+    id="side-lying-ir",
+    name="Side-lying hip internal rotation",
+    posture=SIDE_LYING,
+    primary_measure="hip_ir_deg",
+    prescription=Prescription(sets=1, reps=20, hold_s=(3.0, 5.0)),
+    instructions=(
+        "Lie on the other side, hips and knees bent, knees together.",
+        "Keep the knees together and lift the top foot toward the ceiling; hold, then lower.",
+    ),
+)
+
+NINETY_NINETY_FOOT_LIFT = Exercise(
+    id="ninety-ninety-foot-lift",
+    name="90/90 back-foot lift",
+    posture=NINETY_NINETY_BACK,
+    primary_measure="hip_ir_deg",
+    prescription=Prescription(sets=2, reps=10, hold_s=(2.0, 3.0)),
+    instructions=(
+        "Sit in 90/90 with this leg behind you, knee bent to 90 degrees.",
+        "Lift the back foot off the floor, hold, and lower it again.",
+    ),
+)
+
+CATALOG: dict[str, Exercise] = {e.id: e for e in (SEATED_IR, PRONE_IR_TEST, SIDE_LYING_IR, NINETY_NINETY_FOOT_LIFT)}
 
 
 def get_exercise(exercise_id: str) -> Exercise:

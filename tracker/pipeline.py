@@ -20,7 +20,7 @@ import numpy as np
 from calibration.calibrate import PhaseData, calibrate, still_phases
 from calibration.errors import MissingPhaseError
 from calibration.model import Calibration
-from calibration.online import ThighAlignment
+from calibration.online import OnlineAlignment
 from calibration.still import StillPhase
 from imu_core import kinematics as K
 from imu_core import quaternion as Q
@@ -87,7 +87,7 @@ class SessionPipeline:
         self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in LEG_SENSORS}
         self._still: dict[Segment, StillPhase] | None = None
         self._last_thigh: tuple[np.ndarray, np.ndarray] | None = None
-        self.alignment: ThighAlignment | None = None
+        self.alignment: OnlineAlignment | None = None
         self._in_exercise = False
         self._exercise_done = False
         self._last_t = 0.0
@@ -156,11 +156,9 @@ class SessionPipeline:
         data = {seg: k.phase_data() for seg, k in self._kept.items()}
         cal = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
         self.calibration = cal
-        self.alignment = ThighAlignment(
-            self.exercise.posture, cal.sensors[Segment.THIGH].mount, self._still[Segment.THIGH].up_sensor,
-            cal.thigh_still_quat, K.segment_orientation(cal.shin_still_quat[None, :],
-                                                        cal.sensors[Segment.SHIN].mount)[0],
-            self.rate_hz)
+        self.alignment = OnlineAlignment(self.exercise.posture, self.side, cal,
+                                         self._still[Segment.THIGH].up_sensor,
+                                         self._still[Segment.SHIN].up_sensor, self.rate_hz)
         self._kept = {seg: _Kept() for seg in LEG_SENSORS}
         # angles for everything seen so far (before the exercise: no reps from these)
         th, sh = data[Segment.THIGH], data[Segment.SHIN]
@@ -193,8 +191,8 @@ class SessionPipeline:
                 t_shin: np.ndarray, q_shin: np.ndarray, g_shin: np.ndarray,
                 events: list[RepEvent]) -> JointAngles:
         """Angles at each shin sample, paired with the newest thigh sample at or before it."""
-        cal, align = self.calibration, self.alignment
-        assert cal is not None and align is not None
+        align = self.alignment
+        assert align is not None
         idx = np.searchsorted(t_thigh, t_shin, side="right") - 1
         keep = idx >= 0 if self._last_thigh is None else np.ones(len(t_shin), dtype=bool)
         prev_q, prev_g = self._last_thigh if self._last_thigh is not None else (Q.IDENTITY, np.zeros(3))
@@ -205,25 +203,25 @@ class SessionPipeline:
         t = t_shin[keep]
         if len(t) == 0:
             return JointAngles.empty()
-        shin_mount = cal.sensors[Segment.SHIN].mount
-        shin_seg = K.segment_orientation(q_shin[keep], shin_mount)
-        shin_g_seg = Q.rotate(shin_mount, g_shin[keep])
-        evidence = align.evidence_mask(shin_g_seg) if self._in_exercise else np.zeros(len(t), dtype=bool)
+        shin_q = q_shin[keep]
+        shin_g = g_shin[keep]
+        evidence = align.evidence_mask(shin_g) if self._in_exercise else np.zeros(len(t), dtype=bool)
         parts: list[JointAngles] = []
         start = 0
         while start < len(t):
             due = align.samples_until_refit(evidence[start:])
             end = len(t) if due is None else start + due
             sl = slice(start, end)
+            shin_seg = K.segment_orientation(shin_q[sl], align.shin_mount)
             thigh_own = K.segment_orientation(thigh_q[sl], align.thigh_mount)
-            heading = align.track_heading(thigh_own, shin_seg[sl])
+            heading = align.track_heading(thigh_own, shin_seg)
             thigh_seg = K.segment_orientation(thigh_q[sl], align.thigh_mount, heading)
-            flex = K.knee_flexion_rad(thigh_seg, shin_seg[sl])
-            femur = K.femur_from_shin(shin_seg[sl], flex)
-            ir = np.degrees(K.hip_internal_rotation_rad(femur, cal.femur_reference, self.side))
+            flex = K.knee_flexion_rad(thigh_seg, shin_seg)
+            femur = K.femur_from_shin(shin_seg, flex)
+            ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift))
-            align.observe(thigh_g[sl], shin_g_seg[sl], flex, evidence[sl])
+            align.observe(thigh_g[sl], thigh_q[sl], shin_g[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
             start = end
