@@ -8,9 +8,11 @@ What the still phase and the knee swings cannot pin down is learned while the pe
   not vertical and smoothed with a time constant. (The idea of Laidig et al., "Exploiting kinematic
   constraints to compensate magnetic disturbances when calculating joint angles of approximate hinge
   joints", 2017, used here without any magnetometer.)
-- Long axes. Hip rotation turns the femur, and with it the shin, about the femur's long axis. So while
-  the shin turns about anything but the knee hinge, the thigh gyroscope's main rotation axis is the
-  thigh's long axis, and the shin gyroscope's is the femur's axis seen from the shin. The thigh's long
+- Long axes. Hip rotation turns the femur, and with it the shin, about the femur's long axis. So once
+  the shin has turned away from its calibration orientation about anything but the knee hinge, the
+  thigh's rotation since calibration is about the thigh's long axis, and the shin's about the femur's
+  axis seen from the shin. (Rotation since calibration rather than angular rate: it builds up to the
+  full IR range, while soft-tissue jiggle of the thigh sensor stays a fraction of a degree.) The thigh's long
   axis is always learned this way (its heading at calibration was only assumed); the shin's where the
   start posture puts the hinge near vertical. The sign: IR reps are positive rotations, so the rotation
   accumulated since calibration points along +IR.
@@ -41,10 +43,10 @@ class OnlineAlignmentParams:
     min_axis_horizontal: float = 0.35
     """An axis used to line up the headings must be at least this far from vertical (horizontal share
     of the unit vector)."""
-    axis_min_rate_deg_s: float = 10.0
-    """While the shin turns faster than this about any axis but the knee hinge, the femur is rotating
-    and the gyroscopes are evidence for the long axes, deg/s."""
-    axis_first_fit: int = 30
+    axis_min_turn_deg: float = 4.0
+    """Once the shin has turned this far from its calibration orientation about any axis but the knee
+    hinge, the femur has rotated and both sensors' rotations are evidence for the long axes, deg."""
+    axis_first_fit: int = 15
     """First fit of the long axes after this many evidence samples (the first rep's rise)."""
     axis_refit_every: int = 100
     """Then refit after this many more evidence samples."""
@@ -56,17 +58,19 @@ class OnlineAlignmentParams:
 class _AxisEvidence:
     """Main rotation axis of one sensor, perpendicular to a known axis, signed by accumulated rotation."""
 
-    def __init__(self, known_axis_sensor: np.ndarray, still_quat: np.ndarray, sign: float) -> None:
-        self.known = known_axis_sensor / np.linalg.norm(known_axis_sensor)
+    def __init__(self, known_axis_sensor: np.ndarray | None, still_quat: np.ndarray, sign: float) -> None:
+        self.known = None if known_axis_sensor is None else known_axis_sensor / np.linalg.norm(known_axis_sensor)
         self.still_quat = still_quat
         self.sign = sign
         self.scatter = np.zeros((3, 3))
         self.turned = np.zeros(3)
 
-    def add(self, gyr: np.ndarray, quat: np.ndarray) -> None:
-        w = gyr - (gyr @ self.known)[:, None] * self.known
-        self.scatter += w.T @ w
-        self.turned += Q.to_rotation_vector(Q.multiply(Q.conjugate(self.still_quat), quat)).sum(axis=0)
+    def add(self, quat: np.ndarray) -> None:
+        turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(self.still_quat), quat))
+        if self.known is not None:
+            turned = turned - (turned @ self.known)[:, None] * self.known
+        self.scatter += turned.T @ turned
+        self.turned += turned.sum(axis=0)
 
     def axis(self, min_ratio: float) -> np.ndarray | None:
         evals, evecs = np.linalg.eigh(self.scatter)
@@ -96,9 +100,10 @@ class OnlineAlignment:
         self._shin_up_sensor = shin_up_sensor / np.linalg.norm(shin_up_sensor)
         sign = ir_sign(side)  # IR is sign * rotation about the femur's proximal axis
         self._thigh_pending = cal.thigh_long_axis_pending
-        thigh_known = (Q.rotate(Q.conjugate(self.thigh_mount), LEFT_AXIS) if self._thigh_pending
-                       else self._thigh_up_sensor)
-        self._thigh = _AxisEvidence(thigh_known, cal.thigh_still_quat, sign)
+        # where the hinge is near vertical the thigh's hinge direction came through the shared-heading
+        # guess, so nothing is projected out of its rotation
+        self._thigh = _AxisEvidence(None if self._thigh_pending else self._thigh_up_sensor,
+                                    cal.thigh_still_quat, sign)
         self._shin = _AxisEvidence(self.hinge_sensor, cal.shin_still_quat, sign) if cal.shin_long_axis_pending \
             else None
         self._evidence = 0
@@ -130,10 +135,11 @@ class OnlineAlignment:
         return out
 
     # --- long axes ------------------------------------------------------------------------
-    def evidence_mask(self, shin_gyr: np.ndarray) -> np.ndarray:
-        """Which samples are evidence for the long axes, from the shin's rate (sensor axes, rad/s)."""
-        off_hinge = shin_gyr - (shin_gyr @ self.hinge_sensor)[:, None] * self.hinge_sensor
-        mask: np.ndarray = np.linalg.norm(off_hinge, axis=1) > np.radians(self.params.axis_min_rate_deg_s)
+    def evidence_mask(self, shin_quat: np.ndarray) -> np.ndarray:
+        """Which samples are evidence for the long axes, from the shin filter's orientation."""
+        turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(self._cal.shin_still_quat), shin_quat))
+        off_hinge = turned - (turned @ self.hinge_sensor)[:, None] * self.hinge_sensor
+        mask: np.ndarray = np.linalg.norm(off_hinge, axis=1) > np.radians(self.params.axis_min_turn_deg)
         return mask
 
     def samples_until_refit(self, evidence: np.ndarray) -> int | None:
@@ -142,14 +148,13 @@ class OnlineAlignment:
         idx = np.flatnonzero(evidence)
         return int(idx[need - 1]) + 1 if len(idx) >= need else None
 
-    def observe(self, thigh_gyr: np.ndarray, thigh_quat: np.ndarray, shin_gyr: np.ndarray,
-                shin_quat: np.ndarray, evidence: np.ndarray) -> None:
-        """Accumulate evidence from paired samples (sensor axes, filter orientations)."""
+    def observe(self, thigh_quat: np.ndarray, shin_quat: np.ndarray, evidence: np.ndarray) -> None:
+        """Accumulate evidence from paired samples (filter orientations)."""
         if not evidence.any():
             return
-        self._thigh.add(thigh_gyr[evidence], thigh_quat[evidence])
+        self._thigh.add(thigh_quat[evidence])
         if self._shin is not None:
-            self._shin.add(shin_gyr[evidence], shin_quat[evidence])
+            self._shin.add(shin_quat[evidence])
         self._evidence += int(evidence.sum())
 
     def refit(self) -> bool:
@@ -158,11 +163,11 @@ class OnlineAlignment:
         changed = False
         thigh_axis = self._thigh.axis(self.params.axis_min_ratio)
         if thigh_axis is not None:
-            if self._thigh_pending:
-                self.thigh_mount = mount_from_vector_pairs(self._thigh.known, LEFT_AXIS, thigh_axis, _Z)
+            thigh_up = self.posture.up_segment("thigh", self.side)
+            if self._thigh_pending:  # the long axis is the best-known axis; gravity sets the roll about it
+                self.thigh_mount = mount_from_vector_pairs(thigh_axis, _Z, self._thigh_up_sensor, thigh_up)
             else:
-                self.thigh_mount = mount_from_vector_pairs(
-                    self._thigh_up_sensor, self.posture.up_segment("thigh", self.side), thigh_axis, _Z)
+                self.thigh_mount = mount_from_vector_pairs(self._thigh_up_sensor, thigh_up, thigh_axis, _Z)
             changed = True
         if self._shin is not None:
             femur_axis = self._shin.axis(self.params.axis_min_ratio)

@@ -197,15 +197,15 @@ class SessionPipeline:
         keep = idx >= 0 if self._last_thigh is None else np.ones(len(t_shin), dtype=bool)
         prev_q, prev_g = self._last_thigh if self._last_thigh is not None else (Q.IDENTITY, np.zeros(3))
         thigh_q = np.vstack([prev_q[None, :], q_thigh])[idx[keep] + 1]
-        thigh_g = np.vstack([prev_g[None, :], g_thigh])[idx[keep] + 1]
+        np.vstack([prev_g[None, :], g_thigh])[idx[keep] + 1]
         if len(t_thigh):
             self._last_thigh = (q_thigh[-1], g_thigh[-1])
         t = t_shin[keep]
         if len(t) == 0:
             return JointAngles.empty()
         shin_q = q_shin[keep]
-        shin_g = g_shin[keep]
-        evidence = align.evidence_mask(shin_g) if self._in_exercise else np.zeros(len(t), dtype=bool)
+        g_shin[keep]
+        evidence = align.evidence_mask(shin_q) if self._in_exercise else np.zeros(len(t), dtype=bool)
         parts: list[JointAngles] = []
         start = 0
         while start < len(t):
@@ -221,7 +221,7 @@ class SessionPipeline:
             ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift))
-            align.observe(thigh_g[sl], thigh_q[sl], shin_g[sl], shin_q[sl], evidence[sl])
+            align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
             start = end
