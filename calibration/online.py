@@ -40,7 +40,7 @@ _Z = np.array([0.0, 0.0, 1.0])
 class OnlineAlignmentParams:
     heading_tau_s: float = 2.0
     """Time constant of the relative-heading smoothing, s."""
-    min_axis_horizontal: float = 0.35
+    min_axis_horizontal: float = 0.5
     """An axis used to line up the headings must be at least this far from vertical (horizontal share
     of the unit vector)."""
     axis_min_turn_deg: float = 4.0

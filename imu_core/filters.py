@@ -52,6 +52,12 @@ class VqfParams:
     rest_bias_estimation: bool = True
     motion_bias_estimation: bool = True
     mag_disturbance_rejection: bool = True
+    rest_threshold_gyr_deg_s: float = 2.0
+    """Rest detection: angular rate threshold, deg/s."""
+    rest_threshold_acc_m_s2: float = 0.5
+    """Rest detection: specific-force threshold, m/s²."""
+    rest_min_s: float = 1.5
+    """Rest detection: shortest rest, s."""
 
 
 def _check_block(gyr: np.ndarray, acc: np.ndarray, mag: np.ndarray | None) -> tuple[np.ndarray, ...]:
@@ -90,6 +96,9 @@ class VqfFilter:
             restBiasEstEnabled=p.rest_bias_estimation,
             motionBiasEstEnabled=p.motion_bias_estimation,
             magDistRejectionEnabled=p.mag_disturbance_rejection,
+            restThGyr=p.rest_threshold_gyr_deg_s,
+            restThAcc=p.rest_threshold_acc_m_s2,
+            restMinT=p.rest_min_s,
         )
 
     @property
@@ -109,8 +118,9 @@ class VqfFilter:
         out = self._vqf.updateBatch(*arrays)
         return np.asarray(out["quat6D"])
 
-    def set_gyro_bias(self, bias_rad_s: np.ndarray) -> None:
-        self._vqf.setBiasEstimate(np.asarray(bias_rad_s, dtype=float), -1.0)
+    def set_gyro_bias(self, bias_rad_s: np.ndarray, sigma_rad_s: float = -1.0) -> None:
+        """Seed the bias estimate; sigma_rad_s is its uncertainty (negative: keep the filter's own)."""
+        self._vqf.setBiasEstimate(np.asarray(bias_rad_s, dtype=float), sigma_rad_s)
 
     def get_state(self) -> dict[str, Any]:
         return {"kind": "vqf", "params": asdict(self.params), "rate_hz": self.rate_hz,

@@ -24,7 +24,7 @@ from calibration.online import OnlineAlignment
 from calibration.still import StillPhase
 from imu_core import kinematics as K
 from imu_core import quaternion as Q
-from imu_core.filters import VqfFilter
+from imu_core.filters import VqfFilter, VqfParams
 from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
@@ -33,6 +33,11 @@ from tracker.exercises import Exercise
 from tracker.reps import RepCounter, RepEvent
 
 LEG_SENSORS = (Segment.THIGH, Segment.SHIN)
+
+SESSION_VQF = VqfParams(rest_bias_estimation=False)
+"""VQF's rest-bias learning takes an end-range hold (a slow creep with tremor) for rest and learns the
+creep as gyro bias: about 2 deg/min of heading drift in the simulator with perfect sensors. The still
+phase measures the bias instead, and VQF's motion-bias estimation stays on."""
 
 
 @dataclass(slots=True)
@@ -74,7 +79,8 @@ class SessionPipeline:
         self.exercise = exercise
         self.side = side
         self.rate_hz = rate_hz
-        self.filters = {seg: GapBridgingFilter(VqfFilter(rate_hz, use_mag=False), rate_hz) for seg in LEG_SENSORS}
+        self.filters = {seg: GapBridgingFilter(VqfFilter(rate_hz, use_mag=False, params=SESSION_VQF), rate_hz)
+                        for seg in LEG_SENSORS}
         self.counter = RepCounter(exercise.rep_params)
         self.calibration: Calibration | None = None
         self.markers: list[Marker] = []
