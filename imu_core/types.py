@@ -136,6 +136,8 @@ class JointAngles:
     """(N,) knee flexion, deg, 0 = straight"""
     thigh_drift_deg: np.ndarray
     """(N,) how far the femur's long axis has moved from its calibration direction, deg"""
+    pelvis_motion_deg: np.ndarray
+    """(N,) how far the pelvis has turned since calibration, deg (NaN without a pelvis sensor)"""
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -143,7 +145,7 @@ class JointAngles:
     @staticmethod
     def empty() -> JointAngles:
         z = np.zeros(0)
-        return JointAngles(z, z.copy(), z.copy(), z.copy())
+        return JointAngles(z, z.copy(), z.copy(), z.copy(), z.copy())
 
     @staticmethod
     def concat(parts: list[JointAngles]) -> JointAngles:
@@ -154,4 +156,5 @@ class JointAngles:
             np.concatenate([p.hip_ir_deg for p in parts]),
             np.concatenate([p.knee_flexion_deg for p in parts]),
             np.concatenate([p.thigh_drift_deg for p in parts]),
+            np.concatenate([p.pelvis_motion_deg for p in parts]),
         )

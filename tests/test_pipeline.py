@@ -82,3 +82,19 @@ def test_filter_state_saved_and_restored_continues_the_stream() -> None:
     b.set_state(a.get_state())
     tail = b.update(shin.gyr[half:], shin.acc[half:])
     np.testing.assert_allclose(np.vstack([head, tail]), whole, atol=1e-12)
+
+
+def test_sacrum_sensor_reports_pelvis_motion_only_when_the_pelvis_moves() -> None:
+    from firmware_bridge.simulator.exercises import Compensation
+
+    sim = simulate_session(seed=12, reps=3, with_pelvis_sensor=True,
+                           compensations=(Compensation("pelvis_motion", rep=2, change_deg=10.0),))
+    _, angles, _ = analyse_recording(sim.recording)
+    (comp,) = sim.truth_compensations
+    during = (angles.t > comp.start) & (angles.t < comp.end)
+    outside = (angles.t > sim.truth_reps[0].start) & (angles.t < sim.truth_reps[0].end)
+    assert np.nanmax(angles.pelvis_motion_deg[during]) == pytest.approx(10.0, abs=1.5)
+    assert np.nanmax(angles.pelvis_motion_deg[outside]) < 1.0
+    without = simulate_session(seed=12, reps=1)
+    _, plain, _ = analyse_recording(without.recording)
+    assert np.isnan(plain.pelvis_motion_deg).all()

@@ -33,6 +33,8 @@ from tracker.exercises import Exercise
 from tracker.reps import RepCounter, RepEvent
 
 LEG_SENSORS = (Segment.THIGH, Segment.SHIN)
+SENSORS = (Segment.THIGH, Segment.SHIN, Segment.PELVIS)
+"""The thigh and shin are needed; a sacrum (pelvis) sensor is optional."""
 
 SESSION_VQF = VqfParams(rest_bias_estimation=False)
 """VQF's rest-bias learning takes an end-range hold (a slow creep with tremor) for rest and learns the
@@ -80,7 +82,7 @@ class SessionPipeline:
         self.side = side
         self.rate_hz = rate_hz
         self.filters = {seg: GapBridgingFilter(VqfFilter(rate_hz, use_mag=False, params=SESSION_VQF), rate_hz)
-                        for seg in LEG_SENSORS}
+                        for seg in SENSORS}
         self.counter = RepCounter(exercise.rep_params)
         self.calibration: Calibration | None = None
         self.markers: list[Marker] = []
@@ -89,10 +91,12 @@ class SessionPipeline:
         """(t, hip_ir_deg, knee_flexion_deg, thigh_drift_deg) of the newest output instant."""
         self.samples_seen = 0
         self.last_sample_t = 0.0
-        self._pending: dict[Segment, list[ImuSample]] = {seg: [] for seg in LEG_SENSORS}
-        self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in LEG_SENSORS}
+        self._pending: dict[Segment, list[ImuSample]] = {seg: [] for seg in SENSORS}
+        self._kept: dict[Segment, _Kept] = {seg: _Kept() for seg in SENSORS}
+        self._newest: dict[Segment, np.ndarray] = {}
+        """Newest orientation of the thigh and pelvis, for pairing with shin samples across batches."""
+        self._pelvis_reference: np.ndarray | None = None
         self._still: dict[Segment, StillPhase] | None = None
-        self._last_thigh: tuple[np.ndarray, np.ndarray] | None = None
         self.alignment: OnlineAlignment | None = None
         self._in_exercise = False
         self._exercise_done = False
@@ -148,7 +152,7 @@ class SessionPipeline:
     def _analyse_still(self, t_end: float) -> None:
         t_still = self._marker_time(MarkerLabel.CALIBRATION_STATIC)
         assert t_still is not None
-        data = {seg: k.phase_data() for seg, k in self._kept.items()}
+        data = {seg: k.phase_data() for seg, k in self._kept.items() if k.t}
         self._still = still_phases(data, t_still, t_end)
         for seg, st in self._still.items():
             self.filters[seg].inner.set_gyro_bias(st.gyro_bias_rad_s)
@@ -159,29 +163,33 @@ class SessionPipeline:
         if self._still is None:
             raise MissingPhaseError("the knee swings came before any still phase.",
                                     "Begin with the still phase (marker calibration.static), then the swings.")
-        data = {seg: k.phase_data() for seg, k in self._kept.items()}
+        data = {seg: k.phase_data() for seg, k in self._kept.items() if k.t}
         cal = calibrate(self.exercise.posture, self.side, data, self._still, t_swing, t_end)
+        pelvis_still = self._still.get(Segment.PELVIS)
+        if Segment.PELVIS in data and pelvis_still is not None:
+            p = data[Segment.PELVIS]
+            sel = (p.stream.t >= pelvis_still.t_start) & (p.stream.t <= pelvis_still.t_end)
+            self._pelvis_reference = K.mean_orientation(p.quat[sel])
         self.calibration = cal
         self.alignment = OnlineAlignment(self.exercise.posture, self.side, cal,
                                          self._still[Segment.THIGH].up_sensor,
                                          self._still[Segment.SHIN].up_sensor, self.rate_hz)
-        self._kept = {seg: _Kept() for seg in LEG_SENSORS}
+        self._kept = {seg: _Kept() for seg in SENSORS}
         # angles for everything seen so far (before the exercise: no reps from these)
-        th, sh = data[Segment.THIGH], data[Segment.SHIN]
-        parts.append(self._angles(th.stream.t, th.quat, th.stream.gyr, sh.stream.t, sh.quat, sh.stream.gyr, []))
+        blocks = {seg: (d.stream.t, d.quat) for seg, d in data.items()}
+        parts.append(self._angles(blocks, []))
         return cal
 
     def _flush(self, parts: list[JointAngles], events: list[RepEvent]) -> None:
-        out: dict[Segment, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for seg in LEG_SENSORS:
+        out: dict[Segment, tuple[np.ndarray, np.ndarray]] = {}
+        for seg in SENSORS:
             batch = self._pending[seg]
             if not batch:
-                out[seg] = (np.zeros(0), np.zeros((0, 4)), np.zeros((0, 3)))
                 continue
             self._pending[seg] = []
             stream = SensorStream.from_samples(batch)
             quat = self.filters[seg].update(stream.t, stream.gyr, stream.acc)
-            out[seg] = (stream.t, quat, stream.gyr)
+            out[seg] = (stream.t, quat)
             if self.calibration is None:
                 kept = self._kept[seg]
                 kept.t.append(stream.t)
@@ -189,28 +197,37 @@ class SessionPipeline:
                 kept.gyr.append(stream.gyr)
                 kept.mag.append(stream.mag)
                 kept.quat.append(quat)
-        if self.calibration is not None:
-            parts.append(self._angles(*out[Segment.THIGH], *out[Segment.SHIN], events))
+        if self.calibration is not None and out:
+            parts.append(self._angles(out, events))
 
     # --- angles ---------------------------------------------------------------------------
-    def _angles(self, t_thigh: np.ndarray, q_thigh: np.ndarray, g_thigh: np.ndarray,
-                t_shin: np.ndarray, q_shin: np.ndarray, g_shin: np.ndarray,
-                events: list[RepEvent]) -> JointAngles:
-        """Angles at each shin sample, paired with the newest thigh sample at or before it."""
+    def _paired(self, seg: Segment, block: tuple[np.ndarray, np.ndarray] | None, t_out: np.ndarray) -> np.ndarray:
+        """Orientation of `seg` at each of t_out: its newest sample at or before (NaN rows where none)."""
+        t_src, q_src = block if block is not None else (np.zeros(0), np.zeros((0, 4)))
+        idx = np.searchsorted(t_src, t_out, side="right") - 1
+        prev = self._newest.get(seg, np.full(4, np.nan))
+        paired: np.ndarray = np.vstack([prev[None, :], q_src])[idx + 1]
+        if len(t_src):
+            self._newest[seg] = q_src[-1]
+        return paired
+
+    def _angles(self, blocks: dict[Segment, tuple[np.ndarray, np.ndarray]], events: list[RepEvent]) -> JointAngles:
+        """Angles at each shin sample, the thigh (and pelvis) paired with their newest sample before it."""
         align = self.alignment
         assert align is not None
-        idx = np.searchsorted(t_thigh, t_shin, side="right") - 1
-        keep = idx >= 0 if self._last_thigh is None else np.ones(len(t_shin), dtype=bool)
-        prev_q, prev_g = self._last_thigh if self._last_thigh is not None else (Q.IDENTITY, np.zeros(3))
-        thigh_q = np.vstack([prev_q[None, :], q_thigh])[idx[keep] + 1]
-        np.vstack([prev_g[None, :], g_thigh])[idx[keep] + 1]
-        if len(t_thigh):
-            self._last_thigh = (q_thigh[-1], g_thigh[-1])
+        t_shin, q_shin = blocks.get(Segment.SHIN, (np.zeros(0), np.zeros((0, 4))))
+        thigh_all = self._paired(Segment.THIGH, blocks.get(Segment.THIGH), t_shin)
+        pelvis_all = self._paired(Segment.PELVIS, blocks.get(Segment.PELVIS), t_shin)
+        keep = ~np.isnan(thigh_all[:, 0])
         t = t_shin[keep]
         if len(t) == 0:
             return JointAngles.empty()
-        shin_q = q_shin[keep]
-        g_shin[keep]
+        thigh_q, shin_q = thigh_all[keep], q_shin[keep]
+        pelvis = np.full(len(t), np.nan)
+        if self._pelvis_reference is not None:
+            pq = pelvis_all[keep]
+            ok = ~np.isnan(pq[:, 0])
+            pelvis[ok] = np.degrees(Q.angle(Q.multiply(Q.conjugate(self._pelvis_reference), pq[ok])))
         evidence = align.evidence_mask(shin_q) if self._in_exercise else np.zeros(len(t), dtype=bool)
         parts: list[JointAngles] = []
         start = 0
@@ -226,7 +243,7 @@ class SessionPipeline:
             femur = K.femur_from_shin(shin_seg, flex)
             ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
-            parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift))
+            parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
             align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
