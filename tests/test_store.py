@@ -130,7 +130,7 @@ def test_failed_migration_keeps_the_old_version(db: Path, monkeypatch: pytest.Mo
         SessionStore.open(db)
     monkeypatch.undo()
     with SessionStore.open(db) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == store_mod.SCHEMA_VERSION
         assert store._conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ok'").fetchone()[0] == 0
 
 
@@ -370,3 +370,22 @@ def test_recording_type_is_what_the_store_returns(db: Path) -> None:
         sid = store.store_recording(make_recording(), "demo")
         assert isinstance(store.load_recording(sid), Recording)
         assert store.get_session(sid).source == "demo"
+
+
+def test_a_version_1_store_gains_gaps_and_keeps_its_sessions(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker import store as store_mod
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
+    rec = make_recording()
+    with SessionStore.open(db) as old:
+        assert old.schema_version == 1
+        sid = old.store_recording(rec, source="import")
+    monkeypatch.undo()
+    with SessionStore.open(db) as store:
+        assert store.schema_version == 2
+        back = store.load_recording(sid)
+        np.testing.assert_array_equal(back.streams[Segment.SHIN].t, rec.streams[Segment.SHIN].t)
+        store.add_gap(sid, Segment.THIGH, 10.0, 10.5, 49, "disconnect")
+        store.add_gap(sid, Segment.SHIN, 3.0, 3.04, 3, "packet_loss")
+        store.commit()
+        assert store.load_gaps(sid) == [("shin", 3.0, 3.04, 3, "packet_loss"), ("thigh", 10.0, 10.5, 49, "disconnect")]

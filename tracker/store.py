@@ -107,7 +107,20 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = (
+    """CREATE TABLE gaps (
+        session_id   INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        sensor       TEXT NOT NULL CHECK (sensor IN ('thigh', 'shin', 'pelvis')),
+        t_start      REAL NOT NULL,   -- host time of the last sample before the gap, s
+        t_end        REAL NOT NULL,   -- host time of the first sample after it, s
+        samples_lost INTEGER NOT NULL,
+        reason       TEXT NOT NULL    -- packet_loss | disconnect
+    )""",
+    "CREATE INDEX gaps_by_session ON gaps (session_id, t_start)",
+)
+"""Version 2: samples a sensor did not deliver, marked rather than interpolated."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """MIGRATIONS[i] holds the statements that take a store from schema version i to i + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -245,6 +258,25 @@ class SessionStore:
             self._begin_if_needed()
             self._conn.execute("INSERT INTO markers (session_id, t, label) VALUES (?, ?, ?)",
                                (session_id, float(marker.t), str(marker.label)))
+
+    def add_gap(self, session_id: int, sensor: Segment, t_start: float, t_end: float, samples_lost: int,
+                reason: str) -> None:
+        """Mark samples a sensor did not deliver. Call `commit()` to make it durable."""
+        with self._errors("saving a gap"):
+            self._require_session(session_id)
+            self._begin_if_needed()
+            self._conn.execute(
+                "INSERT INTO gaps (session_id, sensor, t_start, t_end, samples_lost, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, Segment(sensor).value, float(t_start), float(t_end), int(samples_lost), str(reason)))
+
+    def load_gaps(self, session_id: int) -> list[tuple[str, float, float, int, str]]:
+        """(sensor, t_start, t_end, samples_lost, reason) of every marked gap, in time order."""
+        with self._errors("reading gaps"):
+            self._require_session(session_id)
+            rows = self._conn.execute(
+                "SELECT sensor, t_start, t_end, samples_lost, reason FROM gaps WHERE session_id = ? ORDER BY t_start",
+                (session_id,)).fetchall()
+        return [(str(r[0]), float(r[1]), float(r[2]), int(r[3]), str(r[4])) for r in rows]
 
     def finish_session(self, session_id: int, status: str = "complete") -> None:
         """Close a session as 'complete' or 'interrupted' (commits)."""
