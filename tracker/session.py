@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from firmware_bridge.ble.sensor import SensorGap
 from firmware_bridge.stream_queue import SampleQueue
 from imu_core.types import ImuSample, Marker
 from tracker.analysis import AnalysisResult, Rep
@@ -43,6 +44,8 @@ class LiveState:
     calibration_score: float | None = None
     samples: int = 0
     dropped_samples: int = 0
+    samples_lost: int = 0
+    """Samples the sensors did not deliver (lost packets, disconnects)."""
     messages: list[str] = field(default_factory=list)
     finished: bool = False
 
@@ -78,8 +81,12 @@ async def run_live_session(
     state: LiveState,
     on_change: Callable[[LiveState, list[str]], None] | None = None,
     commit_interval_s: float = 1.0,
+    take_gaps: Callable[[], list[SensorGap]] | None = None,
 ) -> AnalysisResult:
-    """Run until the source ends; returns the session's analysis (also saved in the store)."""
+    """Run until the source ends; returns the session's analysis (also saved in the store).
+
+    take_gaps: where a live source reports samples its sensors did not deliver; they are marked in the
+    store (never filled in)."""
     queue = SampleQueue()
 
     async def produce() -> None:
@@ -97,6 +104,10 @@ async def run_live_session(
             for e in batch:
                 if isinstance(e, Marker):
                     store.add_marker(session_id, e)
+            if take_gaps is not None:
+                for gap in take_gaps():
+                    store.add_gap(session_id, gap.sensor, gap.t_start, gap.t_end, gap.samples_lost, gap.reason)
+                    state.samples_lost += gap.samples_lost
             update = pipeline.feed(batch)
             state.dropped_samples = queue.dropped_samples
             news = apply_update(state, pipeline, update)
