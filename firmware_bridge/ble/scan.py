@@ -1,0 +1,43 @@
+"""Find supported sensors nearby: MetaMotion boards (stock MetaWear firmware) and Nano 33 BLE boards
+running hiptrack's firmware, recognised by the service they advertise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bleak import BleakScanner
+
+METAWEAR_SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
+"""Advertised by MetaWear boards (docs/ble-protocols.md, section 1.1)."""
+NANO33_SERVICE_UUID = "5dfea600-02b3-4e26-abc8-2ffe8e34f80f"
+"""hiptrack's Nano 33 BLE firmware service (firmware_bridge/nano33_firmware/README.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSensor:
+    address: str
+    name: str
+    family: str
+    """'metamotion' | 'nano33'"""
+    rssi_dbm: int
+
+
+def family_of(service_uuids: list[str]) -> str | None:
+    uuids = {u.lower() for u in service_uuids}
+    if METAWEAR_SERVICE_UUID in uuids:
+        return "metamotion"
+    if NANO33_SERVICE_UUID in uuids:
+        return "nano33"
+    return None
+
+
+async def scan(timeout_s: float = 5.0, *, scanner_backend: type[Any] | None = None) -> list[FoundSensor]:
+    """Supported sensors seen within timeout_s, strongest signal first."""
+    seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True, backend=scanner_backend)
+    found = []
+    for device, adv in seen.values():
+        family = family_of(list(adv.service_uuids))
+        if family is not None:
+            found.append(FoundSensor(device.address, adv.local_name or device.name or "", family, int(adv.rssi)))
+    return sorted(found, key=lambda f: -f.rssi_dbm)
