@@ -75,8 +75,8 @@ def _entry(path: Path, i: int, e: Any) -> SensorAssignment:
         return SensorAssignment(str(e["address"]), Segment(e["segment"]), Side(e["side"]), family,
                                 str(e.get("name", "")))
     except (KeyError, ValueError) as exc:
-        raise SensorConfigError(f"{where}: missing or invalid {exc}.",
-                                f"segment: thigh|shin|pelvis, side: left|right, family: {'|'.join(FAMILIES)}.") from None
+        advice = f"segment: thigh|shin|pelvis, side: left|right, family: {'|'.join(FAMILIES)}."
+        raise SensorConfigError(f"{where}: missing or invalid {exc}.", advice) from None
 
 
 def save_assignments(path: Path, assignments: list[SensorAssignment]) -> None:
