@@ -32,3 +32,54 @@ class PacketError(BridgeError):
         )
         self.reason = reason
         self.length = length
+
+
+class SensorLinkError(BridgeError):
+    """A Bluetooth sensor could not be connected, configured or kept streaming."""
+
+    def __init__(self, message: str, advice: str = "", *, sensor: str = "") -> None:
+        super().__init__(message, advice)
+        self.sensor = sensor
+        """Which sensor, in words (segment and address)."""
+
+
+class SensorUnreachableError(SensorLinkError):
+    """A connect (or reconnect) episode ran out of time: every attempt failed with a transient error."""
+
+    def __init__(self, sensor: str, attempts: int, elapsed_s: float, last_error: BaseException | None) -> None:
+        last = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "none"
+        super().__init__(
+            f"{sensor} could not be reached: {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed_s:.1f} s "
+            f"all failed (the last with {last}).",
+            "Check that the sensor is switched on and charged, within a few metres of the computer, and not "
+            "connected to another program or phone (a BLE peripheral takes one central at a time); then "
+            "start again.",
+            sensor=sensor,
+        )
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
+        self.last_error = last_error
+
+
+class SensorFatalError(SensorLinkError):
+    """The sensor answered, but retrying cannot help (wrong device or firmware, authentication, refused
+    configuration); `reason` is a short category, e.g. 'wrong_device', 'authentication', 'start_refused'."""
+
+    def __init__(self, message: str, advice: str = "", *, sensor: str = "", reason: str = "fatal") -> None:
+        super().__init__(message, advice, sensor=sensor)
+        self.reason = reason
+
+
+class WrongSensorError(SensorFatalError):
+    """The device is not a sensor running the firmware this driver speaks (service or characteristic
+    missing, unknown device-info or packet format)."""
+
+    def __init__(self, message: str, advice: str = "", *, sensor: str = "") -> None:
+        super().__init__(message, advice, sensor=sensor, reason="wrong_device")
+
+
+class SensorStartError(SensorFatalError):
+    """The sensor refused to start streaming as asked (link MTU too small, a rate or range it lacks, no IMU)."""
+
+    def __init__(self, message: str, advice: str = "", *, sensor: str = "") -> None:
+        super().__init__(message, advice, sensor=sensor, reason="start_refused")

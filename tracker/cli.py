@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -18,7 +18,8 @@ from firmware_bridge.errors import BridgeError
 from firmware_bridge.recording import read_recording, write_recording
 from firmware_bridge.replay import replay
 from imu_core.errors import ImuCoreError
-from imu_core.frames import Side
+from imu_core.frames import Segment, Side
+from imu_core.types import ImuSample
 from tracker.analysis import AnalysisResult, write_angles_csv
 from tracker.errors import TrackerError, UnknownSessionError
 from tracker.exercises import get_exercise
@@ -153,6 +154,113 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+# --- real sensors ----------------------------------------------------------------------------
+def cmd_scan(args: argparse.Namespace, console: Console) -> int:
+    from firmware_bridge.ble.scan import scan
+
+    found = asyncio.run(scan(args.seconds))
+    if not found:
+        console.print("No supported sensors found. Wake them up (MetaMotion: press the button; Nano: power it) "
+                      "and keep them within a few metres.")
+        return 0
+    table = Table()
+    for col in ("address", "name", "model", "signal"):
+        table.add_column(col)
+    for f in found:
+        table.add_row(f.address, f.name, {"metamotion": "MbientLab MetaMotion", "nano33": "Nano 33 BLE (hiptrack)"}
+                      [f.family], f"{f.rssi_dbm} dBm")
+    console.print(table)
+    console.print("Battery is read when a sensor connects: see 'hiptrack stream'.")
+    return 0
+
+
+def cmd_sensors(args: argparse.Namespace, console: Console) -> int:
+    from tracker.sensor_config import SensorAssignment, assign, config_path, load_assignments, save_assignments
+
+    path = config_path(_store_path(args))
+    current = load_assignments(path)
+    if args.action == "assign":
+        family = args.family
+        if family is None:
+            from firmware_bridge.ble.scan import scan
+
+            seen = {f.address.upper(): f for f in asyncio.run(scan(args.scan_seconds))}
+            match = seen.get(args.address.upper())
+            if match is None:
+                raise TrackerError(f"no supported sensor with address {args.address} is advertising nearby.",
+                                   "Check 'hiptrack scan', or give --family metamotion|nano33 to assign it anyway.")
+            family = match.family
+        new = SensorAssignment(args.address, Segment(args.segment), Side(args.side), family)
+        save_assignments(path, assign(current, new))
+        console.print(f"{args.address} is now the {args.side} {args.segment} sensor ({family}); saved in {path}")
+        return 0
+    if not current:
+        console.print("No sensors assigned yet. Run 'hiptrack scan', then 'hiptrack sensors assign ADDRESS thigh'.")
+        return 0
+    table = Table()
+    for col in ("address", "segment", "side", "family", "name"):
+        table.add_column(col)
+    for a in current:
+        table.add_row(a.address, a.segment.value, a.side.value, a.family, a.name)
+    console.print(table)
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace, console: Console) -> int:
+    from tracker.live_run import make_link
+    from tracker.sensor_config import config_path, load_assignments
+
+    assignments = load_assignments(config_path(_store_path(args)))
+    if not assignments:
+        raise TrackerError("no sensors are assigned.", "Run 'hiptrack scan', then 'hiptrack sensors assign ...'.")
+    links = [make_link(a) for a in assignments]
+
+    async def main() -> None:
+        counts = {link.segment: 0 for link in links}
+
+        def counter(seg: Segment) -> Callable[[list[ImuSample]], None]:
+            def on_samples(samples: list[ImuSample]) -> None:
+                counts[seg] += len(samples)
+            return on_samples
+
+        try:
+            for link in links:
+                await link.start(args.rate, counter(link.segment), lambda gap: None)
+            for _ in range(int(args.seconds)):
+                await asyncio.sleep(1.0)
+                console.print("   ".join(
+                    f"{link.segment.value}: {link.stats.rate_hz:5.1f} Hz, lost {link.stats.samples_lost}, "
+                    f"corrupt {link.stats.packets_corrupt}, battery "
+                    f"{'--' if link.stats.battery_percent is None else str(link.stats.battery_percent) + ' %'}"
+                    + ("" if link.stats.connected else " (reconnecting)") for link in links))
+        finally:
+            await asyncio.gather(*(link.stop() for link in links), return_exceptions=True)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from tracker.guide import GuidePlan
+    from tracker.live_run import make_link, pick_sensors, run_session_with_sensors
+    from tracker.sensor_config import config_path, load_assignments
+
+    exercise = get_exercise(args.exercise)
+    store_path = _store_path(args)
+    side, chosen = pick_sensors(load_assignments(config_path(store_path)), Side(args.side) if args.side else None)
+    links = [make_link(a) for a in chosen]
+    plan = GuidePlan(reps=args.reps or exercise.prescription.reps, max_exercise_s=args.seconds or 600.0)
+    info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
+    state_view = TerminalView(console, target_deg=(20.0, 40.0))
+    with SessionStore.open(store_path) as store, state_view as view:
+        sid, result = asyncio.run(run_session_with_sensors(links, exercise, side, store, plan, rate_hz=args.rate,
+                                                           sensors_info=info, on_change=view.on_change))
+        chart = session_report(store, sid, _chart_path(store_path, sid))
+    _print_summary(console, sid, result, [])
+    console.print(f"Chart: {chart}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hiptrack", description="Hip internal rotation, measured live.")
     parser.add_argument("--store", help="session store file (default: $HIPTRACK_STORE or the user data folder)")
@@ -182,6 +290,35 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="store a recording folder as a session")
     imp.add_argument("dir")
     imp.set_defaults(func=cmd_import)
+
+    sc = sub.add_parser("scan", help="list supported sensors nearby")
+    sc.add_argument("--seconds", type=float, default=5.0)
+    sc.set_defaults(func=cmd_scan)
+
+    sen = sub.add_parser("sensors", help="assign sensors to segments (remembered beside the store)")
+    sen_sub = sen.add_subparsers(dest="action", required=True)
+    sa = sen_sub.add_parser("assign", help="assign a sensor to the thigh, shin or pelvis")
+    sa.add_argument("address")
+    sa.add_argument("segment", choices=[s.value for s in Segment])
+    sa.add_argument("--side", choices=[s.value for s in Side], default="left")
+    sa.add_argument("--family", choices=["metamotion", "nano33"], default=None,
+                    help="the sensor's kind (found by scanning if not given)")
+    sa.add_argument("--scan-seconds", type=float, default=5.0)
+    sen_sub.add_parser("list", help="show the assignments")
+    sen.set_defaults(func=cmd_sensors)
+
+    st = sub.add_parser("stream", help="stream the assigned sensors: rates, loss, battery")
+    st.add_argument("--seconds", type=float, default=10.0)
+    st.add_argument("--rate", type=float, default=100.0)
+    st.set_defaults(func=cmd_stream)
+
+    run = sub.add_parser("run", help="a live session with the assigned sensors")
+    run.add_argument("--exercise", default="seated-ir")
+    run.add_argument("--side", choices=[s.value for s in Side], default=None)
+    run.add_argument("--reps", type=int, default=None, help="reps in the set (default: the prescription)")
+    run.add_argument("--seconds", type=float, default=None, help="cap the set's length, s")
+    run.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
+    run.set_defaults(func=cmd_run)
 
     ana = sub.add_parser("analyze", help="analyse a recording folder offline")
     ana.add_argument("dir")

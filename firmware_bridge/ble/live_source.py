@@ -53,10 +53,15 @@ class LiveSource:
     # --- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> LiveSource:
         self.t0 = self.clock()
-        async with asyncio.TaskGroup() as tg:
-            for link in self.links:
-                tg.create_task(link.start(self.rate_hz, self._samples_of(link.segment), self._gaps.append),
-                               name=f"start-{link.segment.value}")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for link in self.links:
+                    tg.create_task(link.start(self.rate_hz, self._samples_of(link.segment), self._on_gap),
+                                   name=f"start-{link.segment.value}")
+        except BaseException:
+            # one sensor failed: the ones already streaming must not be left so
+            await asyncio.gather(*(link.stop() for link in self.links), return_exceptions=True)
+            raise
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -79,6 +84,9 @@ class LiveSource:
             self._newest_wall[segment] = self.clock()
         return on_samples
 
+    def _on_gap(self, gap: SensorGap) -> None:
+        self._gaps.append(gap)
+
     def now(self) -> float:
         """Session time now, s."""
         return self.clock() - self.t0
@@ -95,7 +103,8 @@ class LiveSource:
 
     def take_gaps(self) -> list[SensorGap]:
         """Gaps reported since the last call, on session time."""
-        gaps, self._gaps = self._gaps, []
+        gaps = list(self._gaps)
+        self._gaps.clear()
         return [replace(g, t_start=g.t_start - self.t0, t_end=g.t_end - self.t0) for g in gaps]
 
     # --- output ---------------------------------------------------------------------------

@@ -4,9 +4,9 @@ running hiptrack's firmware, recognised by the service they advertise."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from bleak import BleakScanner
+from bleak.backends.scanner import BaseBleakScanner
 
 METAWEAR_SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
 """Advertised by MetaWear boards (docs/ble-protocols.md, section 1.1)."""
@@ -32,9 +32,13 @@ def family_of(service_uuids: list[str]) -> str | None:
     return None
 
 
-async def scan(timeout_s: float = 5.0, *, scanner_backend: type[Any] | None = None) -> list[FoundSensor]:
-    """Supported sensors seen within timeout_s, strongest signal first."""
-    seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True, backend=scanner_backend)
+async def scan(timeout_s: float = 5.0, *, scanner_backend: type[BaseBleakScanner] | None = None) -> list[FoundSensor]:
+    """Supported sensors seen within timeout_s, strongest signal first (`scanner_backend`: bleak's
+    `backend=`; None for the platform's)."""
+    if scanner_backend is None:
+        seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
+    else:
+        seen = await BleakScanner.discover(timeout=timeout_s, return_adv=True, backend=scanner_backend)
     found = []
     for device, adv in seen.values():
         family = family_of(list(adv.service_uuids))
