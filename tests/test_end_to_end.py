@@ -116,3 +116,16 @@ def test_recording_of_an_unknown_exercise_is_refused(demo_store: Path, tmp_path:
     before = hiptrack("sessions", store=demo_store).stdout
     one_line_error(hiptrack("import", str(rec_dir), store=demo_store), "unknown exercise")
     assert hiptrack("sessions", store=demo_store).stdout == before
+
+
+def test_sensor_assignment_commands_and_run_without_sensors(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite3"
+    one_line_error(hiptrack("run", store=store), "no thigh and shin sensors are assigned")
+    ok = hiptrack("sensors", "assign", "C0:FF:EE:00:00:01", "thigh", "--side", "right", "--family", "nano33",
+                  store=store)
+    assert ok.returncode == 0, ok.stderr
+    listing = hiptrack("sensors", "list", store=store)
+    assert "C0:FF:EE:00:00:01" in listing.stdout and "thigh" in listing.stdout and "right" in listing.stdout
+    one_line_error(hiptrack("run", "--side", "right", store=store), "right leg")
+    (tmp_path / "sensors.json").write_text('{"format": "hiptrack-sensors/1", "sensors": [], "extra": 1}')
+    one_line_error(hiptrack("sensors", "list", store=store), "unknown key")
