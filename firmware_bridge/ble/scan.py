@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from bleak import BleakScanner
 from bleak.backends.scanner import BaseBleakScanner
 
+from firmware_bridge.nano33.protocol import SERVICE_UUID as NANO33_SERVICE_UUID
+
 METAWEAR_SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
 """Advertised by MetaWear boards (docs/ble-protocols.md, section 1.1)."""
-NANO33_SERVICE_UUID = "5dfea600-02b3-4e26-abc8-2ffe8e34f80f"
-"""hiptrack's Nano 33 BLE firmware service (firmware_bridge/nano33_firmware/README.md)."""
 
 
 @dataclass(frozen=True, slots=True)
