@@ -99,7 +99,6 @@ class SessionPipeline:
         self._still: dict[Segment, StillPhase] | None = None
         self.alignment: OnlineAlignment | None = None
         self._in_exercise = False
-        self._exercise_done = False
         self._last_t = 0.0
 
     # --- phases ---------------------------------------------------------------------------
@@ -145,7 +144,6 @@ class SessionPipeline:
             self._in_exercise = True
         elif marker.label == MarkerLabel.EXERCISE_END and self._in_exercise:
             self._in_exercise = False
-            self._exercise_done = True
             events.extend(self.counter.finish(marker.t))
         return got
 
