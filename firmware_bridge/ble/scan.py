@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from bleak import BleakScanner
 from bleak.backends.scanner import BaseBleakScanner
 
+from firmware_bridge.metawear.protocol import SERVICE_UUID as METAWEAR_SERVICE_UUID
 from firmware_bridge.nano33.protocol import SERVICE_UUID as NANO33_SERVICE_UUID
-
-METAWEAR_SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
-"""Advertised by MetaWear boards (docs/ble-protocols.md, section 1.1)."""
 
 
 @dataclass(frozen=True, slots=True)
