@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from firmware_bridge.ble.emulation import RadioWorld, run_in_virtual_time
+from firmware_bridge.ble.emulation.metamotion import EmulatedMetaMotion
 from firmware_bridge.ble.emulation.nano33 import EmulatedNano
+from firmware_bridge.ble.sensor import SensorLink
+from firmware_bridge.metawear.driver import MetaMotionSensor
 from firmware_bridge.nano33.driver import NanoSensor
 from firmware_bridge.simulator import simulate_session
 from imu_core.frames import Segment, Side
@@ -34,7 +37,8 @@ def plan_for(rec_markers: dict[str, float], reps: int, connect_s: float) -> Guid
                      reps=reps, max_exercise_s=120.0, after_last_rep_s=0.5)
 
 
-def run_case(tmp_path: Path, *, lose_link_at_s: float | None = None) -> tuple[SessionStore, int, object]:
+def run_case(tmp_path: Path, *, lose_link_at_s: float | None = None,
+             thigh_metamotion: bool = False) -> tuple[SessionStore, int, object]:
     sim = simulate_session(seed=41, side=Side.LEFT, reps=3)
     markers = {m.label: m.t for m in sim.recording.markers}
     store = SessionStore.open(tmp_path / "live.sqlite3")
@@ -42,13 +46,22 @@ def run_case(tmp_path: Path, *, lose_link_at_s: float | None = None) -> tuple[Se
     async def main() -> tuple[int, object]:
         loop = asyncio.get_running_loop()
         async with RadioWorld() as world:
-            boards = {seg: await world.add(EmulatedNano(f"hiptrack-{seg.value}", ADDRESSES[seg],
-                                                        sim.recording.streams[seg], clock_offset_s=100.0 * (i + 1),
-                                                        clock_drift_ppm=(40.0, -25.0)[i], notify_jitter_s=0.002,
-                                                        seed=i))
-                      for i, seg in enumerate((Segment.THIGH, Segment.SHIN))}
-            links = [NanoSensor(ADDRESSES[seg], seg, client_backend=world.client_backend, clock=loop.time)
-                     for seg in boards]
+            # one simulated person: every board plays its stream on the world's clock from now
+            epoch = loop.time()
+            boards: dict[Segment, EmulatedNano | EmulatedMetaMotion] = {}
+            links: list[SensorLink] = []
+            for i, seg in enumerate((Segment.THIGH, Segment.SHIN)):
+                stream = sim.recording.streams[seg]
+                if seg is Segment.THIGH and thigh_metamotion:
+                    boards[seg] = await world.add(EmulatedMetaMotion("MetaWear", ADDRESSES[seg], stream))
+                    links.append(MetaMotionSensor(ADDRESSES[seg], seg, client_backend=world.client_backend,
+                                                  clock=loop.time))
+                else:
+                    boards[seg] = await world.add(EmulatedNano(
+                        f"hiptrack-{seg.value}", ADDRESSES[seg], stream, clock_offset_s=100.0 * (i + 1),
+                        clock_drift_ppm=(40.0, -25.0)[i], notify_jitter_s=0.002, seed=i, source_epoch=epoch))
+                    links.append(NanoSensor(ADDRESSES[seg], seg, client_backend=world.client_backend,
+                                            clock=loop.time))
             async def drop() -> None:
                 if lose_link_at_s is not None:
                     await asyncio.sleep(lose_link_at_s)
@@ -59,7 +72,9 @@ def run_case(tmp_path: Path, *, lose_link_at_s: float | None = None) -> tuple[Se
                 links, SEATED_IR, Side.LEFT, store, plan_for(markers, 3, connect_s=0.0), rate_hz=100.0,
                 source_kwargs={"clock": loop.time})
             await dropper
-            assert not any(b.streaming for b in boards.values())  # nothing left streaming
+            # nothing left streaming
+            assert not any(b.is_streaming if isinstance(b, EmulatedMetaMotion) else b.streaming
+                           for b in boards.values())
             return sid, result
 
     sid, result = run_in_virtual_time(main())
@@ -88,3 +103,15 @@ def test_a_dropped_sensor_reconnects_and_the_gap_is_marked(tmp_path: Path) -> No
         gaps = store.load_gaps(sid)
     assert gaps and gaps[0][0] == "thigh" and gaps[0][4] == "disconnect" and gaps[0][3] > 0
     assert len(result.reps) == 3
+
+
+def test_a_metamotion_and_a_nano_in_one_session(tmp_path: Path) -> None:
+    store, sid, (sim, result) = run_case(tmp_path, thigh_metamotion=True)
+    with store:
+        info = store.get_session(sid)
+        rec = store.load_recording(sid)
+    assert info.status == "complete"
+    assert len(result.reps) == 3
+    for rep, true in zip(result.reps, sim.truth_reps, strict=True):
+        assert rep.peak_ir_deg == pytest.approx(true.peak_ir_deg, abs=1.5)
+    assert len(rec.streams[Segment.THIGH]) > 0 and len(rec.streams[Segment.SHIN]) > 0

@@ -35,24 +35,36 @@ class GuidePlan:
 
 
 async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[[str], Marker],
-                        stop: asyncio.Event | None = None, poll_s: float = 0.1) -> None:
-    """Issue the phase markers; returns after `exercise.end`."""
+                        stop: asyncio.Event | None = None, poll_s: float = 0.1,
+                        now: Callable[[], float] | None = None) -> None:
+    """Issue the phase markers; returns after `exercise.end`.
+
+    With `now` (the session clock, s from the session's start) the phases are placed on that clock, so
+    time spent connecting shortens the lead-in rather than delaying everything; without it they are
+    timed from the call."""
     stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    t_call = loop.time()
 
-    async def wait(seconds: float) -> None:
+    def clock() -> float:
+        return now() if now is not None else loop.time() - t_call
+
+    async def wait_until(t_target: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, t_target - clock()))
 
-    await wait(plan.lead_in_s)
+    t_static = plan.lead_in_s
+    t_swing = t_static + plan.still_s
+    t_exercise = t_swing + plan.swing_s + plan.settle_s  # the settle belongs to the swing phase: no motion
+    await wait_until(t_static)
     add_marker(MarkerLabel.CALIBRATION_STATIC)
-    await wait(plan.still_s)
+    await wait_until(t_swing)
     add_marker(MarkerLabel.CALIBRATION_SWING)
-    await wait(plan.swing_s + plan.settle_s)  # the settle belongs to the swing phase: it adds no motion
+    await wait_until(t_exercise)
     add_marker(MarkerLabel.EXERCISE_START)
-    elapsed = 0.0
-    while not stop.is_set() and elapsed < plan.max_exercise_s and len(state.reps) < plan.reps:
-        await wait(poll_s)
-        elapsed += poll_s
+    started = clock()
+    while not stop.is_set() and clock() - started < plan.max_exercise_s and len(state.reps) < plan.reps:
+        await wait_until(clock() + poll_s)
     if len(state.reps) >= plan.reps:
-        await wait(plan.after_last_rep_s)
+        await wait_until(clock() + plan.after_last_rep_s)
     add_marker(MarkerLabel.EXERCISE_END)

@@ -63,7 +63,7 @@ async def run_session_with_sensors(
     try:
         async with LiveSource(links, rate_hz, **(source_kwargs or {})) as source:
             async def guide_then_close() -> None:
-                await guide_session(plan, state, source.add_marker, stop)
+                await guide_session(plan, state, source.add_marker, stop, now=source.now)
                 source.close()
 
             async with asyncio.TaskGroup() as tg:

@@ -75,7 +75,7 @@ class LiveSource:
     # --- inputs ---------------------------------------------------------------------------
     def _samples_of(self, segment: Segment) -> Callable[[list[ImuSample]], None]:
         def on_samples(samples: list[ImuSample]) -> None:
-            if not samples:
+            if not samples or self._closed:  # after close: the session is over, the links are being stopped
                 return
             for s in samples:
                 shifted = replace(s, t=s.t - self.t0, sensor=segment)
@@ -98,7 +98,7 @@ class LiveSource:
         return marker
 
     def close(self) -> None:
-        """No more input: `batches` drains what is held and ends."""
+        """The session is over: later samples are ignored, `batches` drains what is held and ends."""
         self._closed = True
 
     def take_gaps(self) -> list[SensorGap]:

@@ -237,6 +237,7 @@ class EmulatedNano(EmulatedPeripheral):
         truncate_packets: Collection[int] = (),
         keep_streaming_on_disconnect: bool = False,
         stale_streaming: bool = False,
+        source_epoch: float | None = None,
         stale_rate_hz: int = 100,
         stale_first_seq: int = 40000,
         firmware_version: tuple[int, int, int] = FIRMWARE_VERSION,
@@ -289,6 +290,8 @@ class EmulatedNano(EmulatedPeripheral):
         self.config_byte = 0
         self._stream: _Stream | None = None
         self._origin_us: int | None = None
+        self.source_epoch = source_epoch
+        """Loop time of the source's first row (None: the first START)."""
         self._counts_cache: dict[tuple[AccRange, GyroRange], np.ndarray] = {}
         self._commands: collections.deque[tuple[float, bytes]] = collections.deque()
         self._radio: collections.deque[_Outgoing] = collections.deque()
@@ -413,7 +416,9 @@ class EmulatedNano(EmulatedPeripheral):
         self._stream = _Stream(session, rate_hz, period_us, acc, gyro, per_packet, self._counts(acc, gyro),
                                first_seq & 0xFFFF, next_due)
         if self._origin_us is None:
-            self._origin_us = next_due
+            # the person's motion runs on the world's clock from `source_epoch` if given (several boards on
+            # one person), else from this first START
+            self._origin_us = next_due if self.source_epoch is None else self.device_us(self.source_epoch)
 
     def _start(self, data: bytes) -> int:
         """startStreaming() with hiptrack_parse_start(): the result code."""
