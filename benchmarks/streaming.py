@@ -20,8 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware_bridge.ble.emulation import RadioWorld, run_in_virtual_time
+from firmware_bridge.ble.emulation.metamotion import EmulatedMetaMotion
 from firmware_bridge.ble.emulation.nano33 import EmulatedNano
 from firmware_bridge.ble.sensor import SensorGap
+from firmware_bridge.metawear.driver import MetaMotionSensor
 from firmware_bridge.nano33.driver import NanoSensor
 from firmware_bridge.simulator import simulate_session
 from imu_core.frames import Segment
@@ -30,7 +32,7 @@ from imu_core.types import ImuSample
 SEGMENTS = (Segment.THIGH, Segment.SHIN, Segment.PELVIS)
 
 
-def run(n_sensors: int, rate_hz: int, seconds: float) -> tuple[float, int, int, float]:
+def run(n_sensors: int, rate_hz: int, seconds: float, family: str = "nano33") -> tuple[float, int, int, float]:
     sim = simulate_session(seed=5, reps=20, with_pelvis_sensor=True, rate_hz=float(rate_hz))
     delivered = {seg: 0 for seg in SEGMENTS[:n_sensors]}
     lost = {seg: 0 for seg in SEGMENTS[:n_sensors]}
@@ -41,8 +43,14 @@ def run(n_sensors: int, rate_hz: int, seconds: float) -> tuple[float, int, int, 
             links = []
             for i, seg in enumerate(SEGMENTS[:n_sensors]):
                 address = f"C0:FF:EE:00:00:{i + 1:02X}"
-                await world.add(EmulatedNano(f"hiptrack-{i}", address, sim.recording.streams[seg], seed=i))
-                links.append(NanoSensor(address, seg, client_backend=world.client_backend, clock=loop.time))
+                stream = sim.recording.streams[seg]
+                if family == "nano33":
+                    await world.add(EmulatedNano(f"hiptrack-{i}", address, stream, seed=i))
+                    links.append(NanoSensor(address, seg, client_backend=world.client_backend, clock=loop.time))
+                else:
+                    await world.add(EmulatedMetaMotion("MetaWear", address, stream, source_rate_hz=float(rate_hz)))
+                    links.append(MetaMotionSensor(address, seg, client_backend=world.client_backend,
+                                                  clock=loop.time))
 
             def counter(seg: Segment):  # type: ignore[no-untyped-def]
                 def on_samples(samples: list[ImuSample]) -> None:
@@ -67,11 +75,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="streamed (virtual) seconds per configuration")
     args = ap.parse_args()
-    print(f"{'sensors':>7} {'rate':>6} {'sustained/sensor':>17} {'delivered':>10} {'lost':>5} {'CPU per sensor':>15}")
-    for n in (1, 2, 3):
-        for rate in (100, 200):
-            sustained, delivered, lost, cpu_ms = run(n, rate, args.seconds)
-            print(f"{n:>7} {rate:>5}Hz {sustained:>14.1f} Hz {delivered:>10} {lost:>5} {cpu_ms:>9.1f} ms/s")
+    print(f"{'sensor':<11} {'n':>2} {'rate':>6} {'sustained/sensor':>17} {'delivered':>10} {'lost':>5} "
+          f"{'CPU per sensor':>15}")
+    for family in ("nano33", "metamotion"):
+        for n in (1, 2, 3):
+            for rate in (100, 200):
+                sustained, delivered, lost, cpu_ms = run(n, rate, args.seconds, family)
+                print(f"{family:<11} {n:>2} {rate:>5}Hz {sustained:>14.1f} Hz {delivered:>10} {lost:>5} "
+                      f"{cpu_ms:>9.1f} ms/s")
     print("CPU per sensor = host process time per streamed second per sensor, including the emulated boards and "
           "both ends of the in-process stack (an upper bound of the drivers' cost).")
     return 0
