@@ -115,3 +115,23 @@ def test_a_metamotion_and_a_nano_in_one_session(tmp_path: Path) -> None:
     for rep, true in zip(result.reps, sim.truth_reps, strict=True):
         assert rep.peak_ir_deg == pytest.approx(true.peak_ir_deg, abs=1.5)
     assert len(rec.streams[Segment.THIGH]) > 0 and len(rec.streams[Segment.SHIN]) > 0
+
+
+def test_scan_finds_supported_sensors_and_ignores_others() -> None:
+    from firmware_bridge.ble.emulation import CharacteristicSpec, EmulatedPeripheral, ServiceSpec
+    from firmware_bridge.ble.scan import scan
+
+    stream = simulate_session(seed=3, reps=1).recording.streams[Segment.SHIN]
+
+    async def main() -> list[tuple[str, str]]:
+        async with RadioWorld() as world:
+            await world.add(EmulatedNano("hiptrack-0001", ADDRESSES[Segment.THIGH], stream))
+            await world.add(EmulatedMetaMotion("MetaWear", ADDRESSES[Segment.SHIN], stream))
+            await world.add(EmulatedPeripheral("heart-rate", "C0:FF:EE:00:00:09", services=(ServiceSpec(
+                "0000180d-0000-1000-8000-00805f9b34fb", (CharacteristicSpec(
+                    "00002a37-0000-1000-8000-00805f9b34fb", ("notify",)),)),)))
+            found = await scan(2.0, scanner_backend=world.scanner_backend)
+            return sorted((f.address, f.family) for f in found)
+
+    expected = [(ADDRESSES[Segment.THIGH], "nano33"), (ADDRESSES[Segment.SHIN], "metamotion")]
+    assert run_in_virtual_time(main()) == expected
