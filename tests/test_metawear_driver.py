@@ -28,7 +28,7 @@ from firmware_bridge.ble.emulation.metamotion import (
 )
 from firmware_bridge.ble.reconnect import ReconnectPolicy
 from firmware_bridge.ble.sensor import SensorGap
-from firmware_bridge.errors import WrongSensorError
+from firmware_bridge.errors import BridgeError, WrongSensorError
 from firmware_bridge.metawear import MetaMotionSensor, choose_rate
 from firmware_bridge.metawear.clock import GridTimeline, SampleAssembler, Timed
 from firmware_bridge.simulator import simulate_session
@@ -284,6 +284,77 @@ async def test_streams_a_simulated_minute_at_100_hz_without_loss() -> None:
     for sample, (a, _) in zip(inbox.samples[8:], expected[8:], strict=True):
         recent = (mag_t >= a.t - 0.04 - 1e-9) & (mag_t <= a.t + 1e-9)
         assert sample.mag is not None and np.any(np.all(mag_si[recent] == sample.mag, axis=1))
+
+
+@functools.cache
+def thigh_orientation() -> np.ndarray:
+    """True thigh-sensor-to-earth quaternions (w, x, y, z) of a simulated session, 100 Hz, 10 s."""
+    session = simulate_session(seed=3, max_seconds=12.0)
+    return session.sensor_pose(Segment.THIGH, np.arange(1000) / 100.0)[0]
+
+
+@pytest.mark.parametrize("profile", [METAMOTION_S, METAMOTION_R])
+def test_fusion_quaternions_stream_the_boards_orientation_at_100_hz(profile: BoardProfile) -> None:
+    """fusion_quaternions=True: the SDK's NDoF recipe byte for byte, quaternions only (the notes: the
+    fusion owns acc/gyro/mag, so no raw streams), at 100 Hz, equal to the emulation's truth to float32,
+    timed on the host clock; a truncated quaternion is counted and skipped; stop() turns fusion off."""
+    truth = thigh_orientation()
+
+    async def scenario() -> None:
+        async with RadioWorld() as world:
+            board = await world.add(EmulatedMetaMotion("MetaWear", ADDRESS, profile=profile,
+                                                       source_quaternions=truth, truncate_notifications={150}))
+            link, inbox = sensor(world, fusion_quaternions=True), Inbox()
+            got: list[tuple[float, tuple[float, float, float, float]]] = []
+            link.on_orientation = got.extend
+            await link.start(200.0, inbox.on_samples, inbox.on_gap)  # fusion runs at its own 100 Hz
+            assert link.rate_hz == 100.0
+            assert board.fusion_enabled and board.fusion_mode == (0x01, 0x12) and board.fusion_outputs == 0x08
+            assert board.fusion_subscribed == {0x07} and board.is_streaming
+            assert all(s.powered and s.interrupt and not s.subscribed for s in board.sensors.values())
+            fusion_commands = [c for c in board.commands if c[0] == 0x19 and c[1] in (0x01, 0x02, 0x03, 0x07)
+                               and c[2:] not in (b"\x00", b"\x00\x7f")]
+            assert fusion_commands == [bytes.fromhex(x) for x in ("19 02 01 12", "19 07 01", "19 03 08 00", "19 01 01")]
+            await asyncio.sleep(5.0)
+            rate = link.stats.rate_hz
+            await link.stop()
+            assert_idle(board)
+            assert not board.fusion_enabled and board.fusion_outputs == 0 and not board.fusion_subscribed
+            assert not board.fusion_producing
+            produced = len(board.quaternions)
+            await asyncio.sleep(1.0)
+            assert len(board.quaternions) == produced  # fusion off: nothing more
+
+            sent = [q for q in board.quaternions if q.sent]
+            assert 495 <= len(sent) <= 502 and inbox.samples == [] and inbox.gaps == []
+            truncated = board.notifications[150]
+            assert truncated.fate == "truncated" and truncated.quaternion is not None and not truncated.quaternion.sent
+            assert link.stats.packets_corrupt == 1 and link.stats.samples == len(got) == len(sent)
+            assert rate == pytest.approx(100.0, abs=0.5)
+            t = np.array([t for t, _ in got])
+            q = np.array([q for _, q in got])
+            assert np.allclose(np.diff(t)[np.diff(t) < 0.015], 0.01, atol=1e-6)
+            assert np.allclose(t, [r.t for r in sent], rtol=0, atol=1e-6)  # no link latency: host time = board time
+            assert np.array_equal(q, np.array([r.value for r in sent]))
+            want = truth[[r.row for r in sent]]
+            assert np.abs(q - want).max() <= 1e-7  # float32 of the truth
+            rows = np.array([r.row for r in sent])  # consecutive truth rows, but for the truncated one
+            assert sorted(np.diff(rows).tolist()) == [1] * (len(rows) - 2) + [2]
+
+    run_in_virtual_time(scenario())
+
+
+@emulated
+async def test_fusion_quaternions_on_a_board_without_fusion_is_refused() -> None:
+    modules = {k: v for k, v in METAMOTION_S.modules.items() if k != 0x19}
+    async with RadioWorld() as world:
+        board = await world.add(EmulatedMetaMotion("MetaWear", ADDRESS, profile=BoardProfile(
+            "NoFusion", "8", "1.7.2", "0.1", modules)))
+        link = sensor(world, fusion_quaternions=True)
+        with pytest.raises(BridgeError, match="no sensor-fusion module"):
+            await link.start(100.0, lambda _: None, lambda _: None)
+        await link.stop()
+        assert not board.is_streaming and board.unknown_commands == []
 
 
 @emulated

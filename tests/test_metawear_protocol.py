@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import struct
 
 import pytest
 from bleak import BleakClient
@@ -106,6 +107,52 @@ def test_settings_debug_fusion_test_vectors() -> None:
     assert mw.debug_reset() == h("FE 01")
     assert mw.debug_disconnect() == h("FE 06")
     assert mw.fusion_stop() == [h("19 01 00"), h("19 03 00 7F")]
+
+
+def test_fusion_test_vectors() -> None:
+    """Notes §2.5, NDoF + quaternion at ±8 g / ±2000 dps: every byte below is in the notes' table;
+    the sequence is [test] (sensor_fusion.cpp / test_sensor_fusion.py)."""
+    assert mw.fusion_mode_config(mw.FusionMode.NDOF, 8, 2000) == h("19 02 01 12")
+    assert mw.fusion_output_enable(mw.FUSION_OUTPUT_QUATERNION) == h("19 03 08 00")
+    assert mw.fusion_output_enable(mw.FUSION_OUTPUT_QUATERNION | 0x40) == h("19 03 48 00")
+    assert mw.fusion_subscribe_quaternion() == h("19 07 01")
+    assert mw.fusion_enable(True) == h("19 01 01")
+    # MetaMotion S (BMI270, mag revision 2) and R (BMI160, mag revision 1).
+    assert mw.fusion_configure_commands(MMS) == [h(x) for x in (
+        "19 02 01 12", "03 03 A8 02", "13 03 28 00", "15 01 00", "15 04 04 0E", "15 03 06")]
+    assert mw.fusion_configure_commands(MMR) == [h(x) for x in (
+        "19 02 01 12", "03 03 28 08", "13 03 28 00", "15 04 04 0E", "15 03 06")]
+    assert mw.fusion_start_commands(MMS) == mw.fusion_start_commands(MMR) == [h(x) for x in (
+        "19 07 01", "03 02 01 00", "13 02 01 00", "15 02 01 00", "03 01 01", "13 01 01", "15 01 01",
+        "19 03 08 00", "19 01 01")]
+    assert mw.fusion_stop_commands(MMS) == [h(x) for x in (
+        "19 01 00", "19 03 00 7F", "03 01 00", "13 01 00", "15 01 00", "03 02 00 01", "13 02 00 01",
+        "15 02 00 01", "19 07 00")]
+    # IMUPlus (no magnetometer): mode byte 02, every mag command omitted.
+    no_mag = mw.BoardParts(Acc.BMI270, 0, Gyro.BMI270, 0, None, True, 10)
+    assert mw.fusion_configure_commands(no_mag) == [h("19 02 02 12"), h("03 03 A8 02"), h("13 03 28 00")]
+    assert mw.fusion_start_commands(no_mag) == [h(x) for x in (
+        "19 07 01", "03 02 01 00", "13 02 01 00", "03 01 01", "13 01 01", "19 03 08 00", "19 01 01")]
+    # The range byte (config_masks): acc range | (gyro enum + 1) << 4.
+    assert mw.fusion_mode_config(mw.FusionMode.IMU_PLUS, 2, 250) == h("19 02 02 40")
+    assert mw.fusion_mode_config(mw.FusionMode.NDOF, 16, 1000) == h("19 02 01 23")
+    with pytest.raises(ValueError):
+        mw.fusion_mode_config(mw.FusionMode.NDOF, 8, 125)
+
+
+def test_quaternion_notification() -> None:
+    # The notes quote the SDK's vector only as "19 07 1B 9B 70 3F ..." = (0.940, -0.050, -0.154,
+    # -0.301): its first float is kept, x, y, z are packed here from the quoted (rounded) values.
+    frame = h("19 07 1B 9B 70 3F") + struct.pack("<3f", -0.050, -0.154, -0.301)
+    w, x, y, z = mw.parse_quaternion(frame)
+    assert (w, x, y, z) == pytest.approx((0.940, -0.050, -0.154, -0.301), abs=5e-4)
+    assert w == struct.unpack("<f", h("1B 9B 70 3F"))[0]
+    with pytest.raises(PacketError, match="quaternion"):
+        mw.parse_quaternion(frame[:17])
+    with pytest.raises(PacketError, match="quaternion"):
+        mw.parse_quaternion(h("19 08") + frame[2:])
+    with pytest.raises(PacketError, match="non-finite"):
+        mw.parse_quaternion(h("19 07") + struct.pack("<4f", math.nan, 0.0, 0.0, 0.0))
 
 
 # --------------------------------------------------------------------- commands, [derived]

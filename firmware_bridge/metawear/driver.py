@@ -39,6 +39,17 @@ policy (one episode after another until `stop()`), brought to idle, configured a
 and the time without samples is reported as a ``'disconnect'`` gap before the first new sample
 (its sample count estimated from the time and the rate).
 
+Sensor-fusion quaternions (``fusion_quaternions=True``): the board's own Bosch fusion (module 0x19,
+notes §2.5) in NDoF mode (acc ±8 g, gyro ±2000 dps, mag regular at 25 Hz; IMUPlus on a board without
+a magnetometer) streams w, x, y, z at its fixed 100 Hz (whatever `start` is asked for) to
+`on_orientation` as ``[(host time, (w, x, y, z)), ...]``; the host time is the notification's arrival
+(``clock``), nothing is re-gridded. The notes say the fusion owns the acc/gyro/mag configuration and
+the host must not drive those sensors while it runs, so in this mode the *raw streams are not
+delivered*: `on_samples` receives nothing and the raw data registers stay unsubscribed. Corrupt
+quaternion notifications are counted in ``stats.packets_corrupt`` and skipped; ``stats.samples`` and
+``stats.rate_hz`` count quaternions; no gaps are reported for them. A board without a fusion module is
+refused with `WrongSensorError` (a `BridgeError`). The idle/stop sequence already switches fusion off.
+
 `stop()`: the same idle sequence (acc/gyro/mag stopped, interrupts off, unsubscribed), a barrier read
 (so the board has executed them before the link goes), then a normal disconnect. If the link is down
 at that moment, one connection attempt is made just to stop the board. Idempotent. (Calling it while
@@ -88,7 +99,11 @@ MAG_PRESET = mw.MagPreset(9, 15, 25.0)
 """BMM150 regular repetitions at 25 Hz, what the SDK's sensor fusion uses (notes §2.3, §2.5). The
 magnetometer is slower than acc/gyro: each sample carries the newest reading, repeated until the next."""
 
-_Kind = Literal["acc", "gyro", "mag"]
+_Kind = Literal["acc", "gyro", "mag", "quaternion"]
+Quaternion = tuple[float, float, float, float]
+"""w, x, y, z."""
+OrientationCallback = Callable[[list[tuple[float, Quaternion]]], None]
+"""Receives batches of (host time s, (w, x, y, z)) from the board's sensor fusion."""
 
 
 def choose_rate(rate_hz: float) -> float:
@@ -106,7 +121,7 @@ class MetaMotionSensor:
                  clock: Callable[[], float] = time.monotonic, policy: ReconnectPolicy | None = None,
                  packed: bool | None = None, use_magnetometer: bool = True,
                  connection_settle_s: float = CONNECTION_SETTLE_S,
-                 battery_interval_s: float = BATTERY_INTERVAL_S) -> None:
+                 battery_interval_s: float = BATTERY_INTERVAL_S, fusion_quaternions: bool = False) -> None:
         self._device = device
         self.segment = segment
         self.address = device.address if isinstance(device, BLEDevice) else device
@@ -126,6 +141,11 @@ class MetaMotionSensor:
         self._use_mag = use_magnetometer
         self._settle_s = connection_settle_s
         self._battery_interval_s = battery_interval_s
+        self.fusion_quaternions = fusion_quaternions
+        """Stream the board's fusion quaternions instead of raw samples (module docstring)."""
+        self.on_orientation: OrientationCallback | None = None
+        """Set before `start`: receives the fusion quaternions (only with ``fusion_quaternions``)."""
+        self.quaternions_received = 0
         self._client: BleakClient | None = None
         self._replies: dict[tuple[int, int], asyncio.Future[bytes]] = {}
         self._routes: dict[tuple[int, int], tuple[_Kind, bool]] = {}
@@ -161,6 +181,8 @@ class MetaMotionSensor:
         if self._running:
             raise RuntimeError(f"{self.name} is already started")
         self._odr = choose_rate(rate_hz)
+        if self.fusion_quaternions:
+            self._odr = mw.FUSION_RATE_HZ  # the fusion's fixed output rate
         self._on_samples, self._on_gap = on_samples, on_gap
         self._stopping = False
         self._last_t = self._disconnect_from = None
@@ -266,20 +288,32 @@ class MetaMotionSensor:
                                    "hiptrack needs a MetaMotion board (BMI160 or BMI270 IMU).",
                                    sensor=self.name) from error
         self.parts = parts
+        if self.fusion_quaternions and not parts.fusion:
+            raise WrongSensorError(f"{self.name} ({self.model}) has no sensor-fusion module",
+                                   "Fusion quaternions need a MetaMotion R/RL/C/S; connect one, or start "
+                                   "without fusion_quaternions to stream raw samples.", sensor=self.name)
 
         for command in mw.idle_commands(parts):
             await self._write(command)
         if parts.settings_revision is not None and parts.settings_revision >= 1:
             await self._write(mw.connection_parameters(*CONNECTION_INTERVAL_MS, 0, SUPERVISION_TIMEOUT_MS))
             await asyncio.sleep(self._settle_s)
-        plan = self._plan(parts)
-        for command in mw.configure_commands(parts, plan):
+        if self.fusion_quaternions:
+            configure = mw.fusion_configure_commands(parts)
+            start = mw.fusion_start_commands(parts)
+        else:
+            plan = self._plan(parts)
+            configure, start = mw.configure_commands(parts, plan), mw.start_commands(parts, plan)
+        for command in configure:
             await self._write(command)
         # Barrier: everything the board sent before this reply (a stale stream) is behind us now.
         await self._request(mw.read_module_info(mw.Module.ACCELEROMETER))
-        self._begin_stream(parts, plan)
+        if self.fusion_quaternions:
+            self._begin_fusion_stream()
+        else:
+            self._begin_stream(parts, plan)
         self._ever_started = True
-        for command in mw.start_commands(parts, plan):
+        for command in start:
             await self._write(command)
         if parts.battery_available:
             try:
@@ -307,6 +341,13 @@ class MetaMotionSensor:
         self.plan = plan
         self._routes = routes
         self._assembler = SampleAssembler(self.segment, plan.odr_hz, expect_mag=plan.mag is not None)
+        self._accepting = True
+
+    def _begin_fusion_stream(self) -> None:
+        """Only the quaternion register is accepted; no raw samples, no assembler."""
+        self.plan = None
+        self._routes = {(mw.Module.SENSOR_FUSION, mw.FusionRegister.QUATERNION): ("quaternion", False)}
+        self._assembler = None
         self._accepting = True
 
     def _end_stream(self, *, disconnected: bool) -> None:
@@ -468,6 +509,14 @@ class MetaMotionSensor:
             self.stale_notifications += 1
             return
         route = self._routes.get(key)
+        if route is not None and route[0] == "quaternion":
+            try:
+                q = mw.parse_quaternion(data)
+            except PacketError as error:
+                self._corrupt(data, error.reason)
+                return
+            self._deliver_orientation([(arrival, q)])
+            return
         assembler = self._assembler
         if route is None or assembler is None:
             self._corrupt(data, "unknown header")
@@ -526,6 +575,21 @@ class MetaMotionSensor:
                 self._on_samples(batch)
             except Exception as error:  # the session's callback failed: say so, keep streaming
                 self._note(f"on_samples failed: {type(error).__name__}: {error}")
+
+    def _deliver_orientation(self, batch: list[tuple[float, Quaternion]]) -> None:
+        self.quaternions_received += len(batch)
+        self.stats.samples += len(batch)
+        self._recent.extend(t for t, _ in batch)
+        newest = self._recent[-1]
+        while self._recent and newest - self._recent[0] > RATE_WINDOW_S:
+            self._recent.popleft()
+        if len(self._recent) >= 2 and newest > self._recent[0]:
+            self.stats.rate_hz = (len(self._recent) - 1) / (newest - self._recent[0])
+        if self.on_orientation is not None:
+            try:
+                self.on_orientation(batch)
+            except Exception as error:  # the caller's callback failed: say so, keep streaming
+                self._note(f"on_orientation failed: {type(error).__name__}: {error}")
 
     def _gap(self, gap: SensorGap) -> None:
         self.stats.samples_lost += gap.samples_lost

@@ -423,6 +423,99 @@ def fusion_stop() -> list[bytes]:
             bytes([Module.SENSOR_FUSION, FusionRegister.OUTPUT_ENABLE, 0x00, 0x7F])]
 
 
+class FusionMode(IntEnum):
+    """Sensor-fusion modes (notes §2.5, sensor_fusion.h)."""
+
+    SLEEP = 0
+    NDOF = 1
+    """acc + gyro + mag, absolute heading."""
+    IMU_PLUS = 2
+    """acc + gyro, relative heading (no magnetometer)."""
+    COMPASS = 3
+    M4G = 4
+
+
+FUSION_ACC_RANGE: dict[int, int] = {2: 0, 4: 1, 8: 2, 16: 3}
+FUSION_GYRO_RANGE: dict[int, int] = {2000: 0, 1000: 1, 500: 2, 250: 3}
+"""The fusion's gyro enum; the mode byte carries it *plus one* (notes §2.5)."""
+FUSION_OUTPUT_QUATERNION = 0x08
+"""Output-enable bit of the quaternion (bit = data enum; notes §2.5)."""
+FUSION_RATE_HZ = 100.0
+"""NDoF / IMUPlus output rate: the algorithm runs at a fixed 100 Hz (notes §2.5)."""
+FUSION_ACC_RANGE_G = 8
+FUSION_GYRO_RANGE_DPS = 2000
+FUSION_MAG = MagPreset(9, 15, 25.0)
+"""What the SDK's fusion drives: acc 100 Hz ±8 g, gyro 100 Hz ±2000 dps, mag regular at 25 Hz."""
+
+
+def fusion_mode_config(mode: FusionMode, acc_range_g: int, gyro_range_dps: int) -> bytes:
+    """``[19 02 mode ranges]``, ranges = acc_range | (gyro_enum + 1) << 4 (notes §2.5). NDoF at ±8 g /
+    ±2000 dps = ``19 02 01 12`` **[test]**; the range table is **[test]** (config_masks)."""
+    if acc_range_g not in FUSION_ACC_RANGE:
+        raise ValueError(f"sensor fusion has no ±{acc_range_g} g range")
+    if gyro_range_dps not in FUSION_GYRO_RANGE:
+        raise ValueError(f"sensor fusion has no ±{gyro_range_dps} dps range")
+    ranges = FUSION_ACC_RANGE[acc_range_g] | (FUSION_GYRO_RANGE[gyro_range_dps] + 1) << 4
+    return bytes([Module.SENSOR_FUSION, FusionRegister.MODE, mode, ranges])
+
+
+def fusion_output_enable(mask: int) -> bytes:
+    """``[19 03 set clear]`` with clear = 0: quaternion = ``19 03 08 00`` **[test]**."""
+    return bytes([Module.SENSOR_FUSION, FusionRegister.OUTPUT_ENABLE, mask & 0x7F, 0x00])
+
+
+def fusion_enable(on: bool) -> bytes:
+    """Start ``19 01 01`` / stop ``19 01 00`` the fusion (notes §2.5) **[test]**."""
+    return bytes([Module.SENSOR_FUSION, FusionRegister.ENABLE, 0x01 if on else 0x00])
+
+
+def fusion_subscribe_quaternion(enable: bool = True) -> bytes:
+    """``19 07 01`` / ``19 07 00`` (notes §2.5) **[test]**."""
+    return subscribe(Module.SENSOR_FUSION, FusionRegister.QUATERNION, enable)
+
+
+def fusion_mode_for(parts: BoardParts) -> FusionMode:
+    """NDoF with a magnetometer, else IMUPlus (notes §2.5)."""
+    return FusionMode.NDOF if parts.has_mag else FusionMode.IMU_PLUS
+
+
+def fusion_configure_commands(parts: BoardParts) -> list[bytes]:
+    """The SDK's fusion configuration: mode (NDoF, ±8 g, ±2000 dps; IMUPlus without a magnetometer),
+    then the acc / gyro / mag configurations the fusion needs (notes §2.5 table: ``19 02 01 12``,
+    ``03 03 28 08`` or ``03 03 A8 02``, ``13 03 28 00``, [``15 01 00``,] ``15 04 04 0E``, ``15 03 06``).
+    The sequence is **[test]** (test_sensor_fusion.py), the BMI160 acc bytes within it **[derived]**."""
+    commands = [fusion_mode_config(fusion_mode_for(parts), FUSION_ACC_RANGE_G, FUSION_GYRO_RANGE_DPS),
+                acc_config(parts.acc, FUSION_RATE_HZ, FUSION_ACC_RANGE_G),
+                gyro_config(FUSION_RATE_HZ, FUSION_GYRO_RANGE_DPS)]
+    if parts.mag_revision is not None:
+        commands += mag_configure(FUSION_MAG.xy_repetitions, FUSION_MAG.z_repetitions, FUSION_MAG.odr_hz,
+                                  parts.mag_revision)
+    return commands
+
+
+def fusion_start_commands(parts: BoardParts) -> list[bytes]:
+    """Subscribe the quaternion, enable the sensors' interrupts, start them, enable the quaternion
+    output, start the fusion, in the SDK's order (notes §2.5) **[test]**: ``19 07 01``, ``03 02 01 00``,
+    ``13 02 01 00``, [``15 02 01 00``,] ``03 01 01``, ``13 01 01``, [``15 01 01``,] ``19 03 08 00``,
+    ``19 01 01``."""
+    sensors: list[int] = [Module.ACCELEROMETER, Module.GYRO]
+    if parts.has_mag:
+        sensors.append(Module.MAGNETOMETER)
+    return [fusion_subscribe_quaternion(), *(data_interrupt(m, True) for m in sensors),
+            *(power(m, True) for m in sensors), fusion_output_enable(FUSION_OUTPUT_QUATERNION), fusion_enable(True)]
+
+
+def fusion_stop_commands(parts: BoardParts) -> list[bytes]:
+    """The SDK's fusion stop (notes §2.5) **[test]**: ``19 01 00``, ``19 03 00 7F``, the sensors
+    stopped, their interrupts disabled, then ``19 07 00``. (hiptrack's driver stops with
+    `idle_commands`, which sends these same commands and more, in the §2.4 order.)"""
+    sensors: list[int] = [Module.ACCELEROMETER, Module.GYRO]
+    if parts.has_mag:
+        sensors.append(Module.MAGNETOMETER)
+    return [*fusion_stop(), *(power(m, False) for m in sensors), *(data_interrupt(m, False) for m in sensors),
+            fusion_subscribe_quaternion(False)]
+
+
 # ---- Notifications --------------------------------------------------------------------------------
 _ADVICE = ("A single bad MetaWear notification is dropped and counted. If they keep coming, power-cycle the "
            "board; if that does not help its firmware may be one hiptrack does not know.")
@@ -459,6 +552,20 @@ def parse_packed(data: bytes) -> list[tuple[int, int, int]]:
         x, y, z = _VEC.unpack_from(data, offset)
         out.append((x, y, z))
     return out
+
+
+_QUATERNION = struct.Struct("<4f")
+
+
+def parse_quaternion(data: bytes) -> tuple[float, float, float, float]:
+    """w, x, y, z float32 LE of a fusion quaternion notification ``19 07 ...`` (exactly 18 bytes;
+    notes §3.2). The notes' test vector ``19 07 1B 9B 70 3F ...`` starts with w = 0.940 **[test]**."""
+    if len(data) != 18 or data[0] != Module.SENSOR_FUSION or data[1] != FusionRegister.QUATERNION:
+        raise _bad(f"a quaternion notification is 19 07 + 16 bytes, not {len(data)} bytes", data)
+    w, x, y, z = _QUATERNION.unpack_from(data, 2)
+    if not all(math.isfinite(v) for v in (w, x, y, z)):
+        raise _bad("a quaternion with a non-finite component", data)
+    return (w, x, y, z)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@
   API tables for RL), accelerometer / gyro (BMI160 or BMI270 register sets) / BMM150 configuration,
   register subscribe, data-interrupt enable, power (start/stop), packed registers, the acc-config
   read ``03 83``, battery ``11 8C`` (and none for the silent ``11 CC``), MAC ``11 8B``, logging
-  clock ``0B 84``, connection parameters ``11 09``, sensor-fusion enable/output/subscribe (state only:
-  no fusion output is computed), the SDK tear-down ``09 08`` / ``0A 05`` / ``0B 0A`` (accepted, no
+  clock ``0B 84``, connection parameters ``11 09``, sensor fusion (mode ``19 02``, output enable
+  ``19 03``, enable ``19 01``, subscribe ``19 04``-``19 0A``; only the quaternion ``19 07`` is
+  produced, see below), the SDK tear-down ``09 08`` / ``0A 05`` / ``0B 0A`` (accepted, no
   state), soft reset ``FE 01`` / ``FE 05`` (state back to power-on, link dropped, advertising again) and
   ``FE 06`` (board-side disconnect). Anything else is logged in `unknown_commands`; a command written
   *with* response (only macro commands are, notes §1.2) or longer than 20 bytes in
@@ -43,6 +44,15 @@ What is the emulation's own choice rather than a documented fact (a real board m
 * the modules a board has but hiptrack does not use (switch, LED, ...) answer module info as absent;
   the logging and debug modules answer as present, revision 0 [guessed];
 * MetaMotion C's module table is MetaMotion R's [guessed; the notes give none].
+
+Sensor fusion: no fusion algorithm runs here. While fusion is enabled in NDoF or IMUPlus mode with
+the quaternion output on and its inputs running (acc and gyro, and in NDoF the magnetometer, powered
+with their data interrupts enabled; without them the real fusion outputs nothing, notes §2.5), the
+board emits a quaternion notification ``19 07 w x y z`` (float32 LE) on its own 100 Hz grid (with
+``rate_error``), whose value is the *truth* supplied as ``source_quaternions`` (N x 4, w x y z, sensor
+to earth, rows at ``source_rate_hz``, read like the other sources: nearest row, cyclically), rounded
+to float32. With ``source_quaternions=None`` it streams the identity quaternion. The values are
+therefore not what Bosch's filter would estimate (no drift, no convergence, no heading error).
 
 Faults: ``stale_streaming=True`` powers on already streaming acc (100 Hz, ±4 g), gyro (100 Hz,
 ±500 dps) and mag (10 Hz), subscribed and enabled, as a crashed session would leave it;
@@ -93,6 +103,7 @@ from firmware_bridge.metawear.protocol import (
 from imu_core.types import SensorStream
 
 SensorName = Literal["acc", "gyro", "mag"]
+StreamName = Literal["acc", "gyro", "mag", "quaternion"]
 G = 9.80665
 
 # ---- The firmware's tables, from the notes (written independently of protocol.py's builders) ------
@@ -108,6 +119,7 @@ GYRO_LSB_PER_DPS = {2000: 16.4, 1000: 32.8, 500: 65.6, 250: 131.2, 125: 262.4}
 MAG_ODR = {0: 10.0, 1: 2.0, 2: 6.0, 3: 8.0, 4: 15.0, 5: 20.0, 6: 25.0, 7: 30.0}
 MAG_LSB_PER_UT = 16
 TICK_S = 48 / 32768
+FUSION_RATE_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -161,14 +173,30 @@ class SampleRecord:
 
 
 @dataclass
+class QuaternionRecord:
+    """One fusion output."""
+
+    n: int
+    """Number on the fusion's 100 Hz grid (board lifetime)."""
+    t: float
+    """Board (event-loop) time, s."""
+    row: int
+    """Row of `source_quaternions` (0 for the identity)."""
+    value: tuple[float, float, float, float]
+    """w, x, y, z exactly as sent (float32 values)."""
+    sent: bool = False
+
+
+@dataclass
 class NotificationRecord:
     index: int
-    sensor: SensorName
+    sensor: StreamName
     packed: bool
     samples: list[SampleRecord]
     data: bytes
     fate: str = "queued"
     """'sent', 'truncated' (sent cut short), 'unsubscribed' (CCCD off), 'disconnected'."""
+    quaternion: QuaternionRecord | None = None
 
 
 @dataclass
@@ -199,7 +227,7 @@ class EmulatedMetaMotion(EmulatedPeripheral):
                  mag_rate_error: float = 0.0, connection_interval_s: float | None = None,
                  stale_streaming: bool = False, truncate_notifications: Collection[int] = (),
                  battery: tuple[int, int] = (99, 4148), serial: str = "0C1D2E", metaboot: bool = False,
-                 **kwargs: Any) -> None:
+                 source_quaternions: np.ndarray | None = None, **kwargs: Any) -> None:
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         p = self.profile
         services: tuple[ServiceSpec, ...]
@@ -231,6 +259,14 @@ class EmulatedMetaMotion(EmulatedPeripheral):
         self.battery = battery
         self.stale_streaming = stale_streaming
         self._source = self._source_arrays(source)
+        if source_quaternions is None:
+            self._quaternions = np.array([[1.0, 0.0, 0.0, 0.0]])
+        else:
+            self._quaternions = np.asarray(source_quaternions, dtype=float)
+            if self._quaternions.ndim != 2 or self._quaternions.shape[1] != 4 or len(self._quaternions) == 0:
+                raise ValueError("source_quaternions must be an (N, 4) array of w, x, y, z")
+        self.quaternions: list[QuaternionRecord] = []
+        """Every fusion quaternion the board produced (whether or not it reached the host)."""
         self.records: dict[SensorName, list[SampleRecord]] = {"acc": [], "gyro": [], "mag": []}
         self.notifications: list[NotificationRecord] = []
         self.commands: list[bytes] = []
@@ -262,6 +298,8 @@ class EmulatedMetaMotion(EmulatedPeripheral):
         self.fusion_mode = (0, 0)
         self.fusion_outputs = 0
         self.fusion_subscribed: set[int] = set()
+        self._fusion_next_n = 0
+        self._fusion_running = False
 
     def _make_stale(self) -> None:
         """A previous session's stream: acc 100 Hz ±4 g, gyro 100 Hz ±500 dps, mag 10 Hz, all on."""
@@ -396,6 +434,7 @@ class EmulatedMetaMotion(EmulatedPeripheral):
             return
         if not self._command(data):
             self.unknown_commands.append(data)
+        self._wake.set()  # any command may start or stop a stream
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -503,11 +542,15 @@ class EmulatedMetaMotion(EmulatedPeripheral):
         return False
 
     def _fusion_command(self, register: int, payload: bytes) -> bool:
-        if register == 0x01 and len(payload) == 1:
+        if register == 0x01 and len(payload) == 1 and payload[0] in (0, 1):
             self.fusion_enabled = payload[0] == 1
             return True
         if register == 0x02 and len(payload) == 2:
-            self.fusion_mode = (payload[0], payload[1])
+            mode, ranges = payload
+            # mode 0-4; acc range 0-3 in the low nibble, gyro enum + 1 (1-4) in the high one (§2.5).
+            if mode > 4 or ranges & 0x0F > 3 or not 1 <= ranges >> 4 <= 4:
+                return False
+            self.fusion_mode = (mode, ranges)
             return True
         if register == 0x03 and len(payload) == 2:
             self.fusion_outputs = (self.fusion_outputs | payload[0]) & ~payload[1] & 0x7F
@@ -539,6 +582,37 @@ class EmulatedMetaMotion(EmulatedPeripheral):
             sensor.next_n = math.floor((now - self._epoch) / period + 1e-9) + 1
             self._wake.set()
 
+    def _fusion_regrid(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            now = asyncio.get_running_loop().time()
+            self._fusion_next_n = math.floor((now - self._epoch) / self._fusion_period + 1e-9) + 1
+
+    @property
+    def _fusion_period(self) -> float:
+        return 1.0 / (FUSION_RATE_HZ * (1.0 + self.rate_error))
+
+    @property
+    def fusion_producing(self) -> bool:
+        """Fusion runs in NDoF/IMUPlus with the quaternion output on and its inputs running."""
+        mode = self.fusion_mode[0]
+        if not (self.fusion_enabled and mode in (1, 2) and self.fusion_outputs & 0x08):
+            return False
+        inputs: tuple[SensorName, ...] = ("acc", "gyro", "mag") if mode == 1 else ("acc", "gyro")
+        return all(self.sensors[n].powered and self.sensors[n].interrupt for n in inputs)
+
+    def _fusion_sample(self) -> None:
+        t = self._epoch + self._fusion_next_n * self._fusion_period
+        row = round((t - self._epoch) * self.source_rate_hz) % self._quaternions.shape[0]
+        body = struct.pack("<4f", *(float(v) for v in self._quaternions[row]))
+        w, x, y, z = struct.unpack("<4f", body)
+        record = QuaternionRecord(self._fusion_next_n, t, row, (w, x, y, z))
+        self.quaternions.append(record)
+        self._fusion_next_n += 1
+        if 0x07 not in self.fusion_subscribed:
+            return
+        self._queue(NotificationRecord(len(self.notifications), "quaternion", False, [],
+                                       bytes([FUSION, 0x07]) + body, quaternion=record))
+
     def _reset(self) -> None:
         """FE 01 / FE 05: reboot (sensor and route state cleared), the link drops, advertising again."""
         self.resets += 1
@@ -552,12 +626,18 @@ class EmulatedMetaMotion(EmulatedPeripheral):
     # ------------------------------------------------------------------ firmware and radio
     def _due(self) -> float | None:
         times = [self._epoch + s.next_n * self._period(s.name) for s in self.sensors.values() if s.powered]
+        if self.fusion_producing:
+            times.append(self._epoch + self._fusion_next_n * self._fusion_period)
         return min(times) if times else None
 
     async def _firmware_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            producing = self.fusion_producing
+            if producing and not self._fusion_running:
+                self._fusion_regrid()  # the first output is the first grid instant after it starts
+            self._fusion_running = producing
             due = self._due()
             if due is None:
                 await self._wake.wait()
@@ -572,6 +652,9 @@ class EmulatedMetaMotion(EmulatedPeripheral):
                 sensor = self.sensors[name]
                 while sensor.powered and self._epoch + sensor.next_n * self._period(name) <= loop.time() + 1e-12:
                     self._sample(sensor)
+            if self.fusion_producing:
+                while self._epoch + self._fusion_next_n * self._fusion_period <= loop.time() + 1e-12:
+                    self._fusion_sample()
 
     def _sample(self, sensor: _Sensor) -> None:
         name = sensor.name
@@ -604,7 +687,10 @@ class EmulatedMetaMotion(EmulatedPeripheral):
                 sensor.pack.clear()
 
     def _send_data(self, name: SensorName, packed: bool, samples: list[SampleRecord], data: bytes) -> None:
-        record = NotificationRecord(len(self.notifications), name, packed, samples, data)
+        self._queue(NotificationRecord(len(self.notifications), name, packed, samples, data))
+
+    def _queue(self, record: NotificationRecord) -> None:
+        data = record.data
         self.notifications.append(record)
         if record.index in self.truncate_notifications:
             record.data = data[:5]
@@ -655,3 +741,5 @@ class EmulatedMetaMotion(EmulatedPeripheral):
             record.fate = "sent"
             for sample in record.samples:
                 sample.sent = True
+            if record.quaternion is not None:
+                record.quaternion.sent = True
