@@ -15,7 +15,7 @@ from firmware_bridge.ble.sensor import SensorLink
 from imu_core.frames import Segment, Side
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
-from tracker.exercises import Exercise
+from tracker.exercise_model import Exercise
 from tracker.guide import GuidePlan, guide_session
 from tracker.pipeline import SessionPipeline
 from tracker.sensor_config import SensorAssignment

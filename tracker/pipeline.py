@@ -29,7 +29,8 @@ from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
 from tracker.analysis import AnalysisResult
-from tracker.exercises import Exercise
+from tracker.engine import ExerciseEngine
+from tracker.exercise_model import Exercise
 from tracker.reps import RepCounter, RepEvent
 
 LEG_SENSORS = (Segment.THIGH, Segment.SHIN)
@@ -83,10 +84,9 @@ class SessionPipeline:
         self.rate_hz = rate_hz
         self.filters = {seg: GapBridgingFilter(VqfFilter(rate_hz, use_mag=False, params=SESSION_VQF), rate_hz)
                         for seg in SENSORS}
-        self.counter = RepCounter(exercise.rep_params)
+        self.engine = ExerciseEngine(exercise)
         self.calibration: Calibration | None = None
         self.markers: list[Marker] = []
-        self.max_ir_deg = float("nan")
         self.latest: tuple[float, float, float, float] | None = None
         """(t, hip_ir_deg, knee_flexion_deg, thigh_drift_deg) of the newest output instant."""
         self.samples_seen = 0
@@ -100,6 +100,14 @@ class SessionPipeline:
         self.alignment: OnlineAlignment | None = None
         self._in_exercise = False
         self._last_t = 0.0
+
+    @property
+    def counter(self) -> RepCounter:
+        return self.engine.counter
+
+    @property
+    def max_ir_deg(self) -> float:
+        return self.engine.max_ir_deg
 
     # --- phases ---------------------------------------------------------------------------
     def _marker_time(self, label: str) -> float | None:
@@ -142,9 +150,10 @@ class SessionPipeline:
             got = self._calibrate(marker.t, parts)
         if marker.label == MarkerLabel.EXERCISE_START:
             self._in_exercise = True
+            self.engine.start_set(marker.t)
         elif marker.label == MarkerLabel.EXERCISE_END and self._in_exercise:
             self._in_exercise = False
-            events.extend(self.counter.finish(marker.t))
+            events.extend(self.engine.end_set(marker.t))
         return got
 
     def _analyse_still(self, t_end: float) -> None:
@@ -256,16 +265,14 @@ class SessionPipeline:
         self._last_t = float(angles.t[-1])
         if not self._in_exercise:
             return
-        t_start = self._marker_time(MarkerLabel.EXERCISE_START) or 0.0
-        sel = angles.t >= t_start
+        sel = angles.t >= self.engine.sets[-1].start
         if not sel.any():
             return
-        ir = angles.hip_ir_deg[sel]
-        peak = float(ir.max())
-        self.max_ir_deg = peak if not np.isfinite(self.max_ir_deg) else max(self.max_ir_deg, peak)
-        update = self.counter.update
-        for tt, a in zip(angles.t[sel].tolist(), ir.tolist(), strict=True):
-            events.extend(update(tt, a))
+        update = self.engine.update
+        for row in zip(angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(),
+                       angles.knee_flexion_deg[sel].tolist(), angles.thigh_drift_deg[sel].tolist(),
+                       angles.pelvis_motion_deg[sel].tolist(), strict=True):
+            events.extend(update(*row))
 
     # --- end ------------------------------------------------------------------------------
     def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:
@@ -287,14 +294,14 @@ class SessionPipeline:
             calibrated = self._calibrate(self.last_sample_t, parts)
         if self._in_exercise:
             self._in_exercise = False
-            events.extend(self.counter.finish(self._last_t))
+            events.extend(self.engine.end_set(self._last_t))
         result = AnalysisResult(
             exercise=self.exercise.id,
             side=self.side.value,
             max_ir_deg=self.max_ir_deg,
-            reps=list(self.counter.reps),
-            holds=list(self.counter.holds),
-            compensations=[],
+            reps=self.engine.reps,
+            holds=self.engine.holds,
+            compensations=self.engine.compensations,
         )
         return result, PipelineUpdate(JointAngles.concat(parts), events, calibrated)
 
