@@ -14,8 +14,11 @@ What the still phase and the knee swings cannot pin down is learned while the pe
   axis seen from the shin. (Rotation since calibration rather than angular rate: it builds up to the
   full IR range, while soft-tissue jiggle of the thigh sensor stays a fraction of a degree.) The thigh's long
   axis is always learned this way (its heading at calibration was only assumed); the shin's where the
-  start posture puts the hinge near vertical. The sign: IR reps are positive rotations, so the rotation
-  accumulated since calibration points along +IR.
+  start posture puts the hinge near vertical. The sign: the exercise says which way it turns the hip
+  (`rotation_sign`: +1 for internal rotation reps, -1 for stretches held in external rotation and for
+  90/90 transitions), so the rotation accumulated since calibration points that way. Where the thigh
+  is vertical in the start posture its long axis is gravity's, known from the still phase, and is not
+  refitted (its rotation about that axis is what the evidence would have to leave out).
 
 Updates happen at sample indices fixed by the data alone, so a session fed in pieces gives what one
 pass gives.
@@ -34,6 +37,8 @@ from imu_core import quaternion as Q
 from imu_core.frames import Side, ir_sign
 
 _Z = np.array([0.0, 0.0, 1.0])
+_VERTICAL_COS = float(np.cos(np.radians(30.0)))
+"""A thigh within 30 deg of vertical in the start posture has its long axis from gravity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +89,8 @@ class OnlineAlignment:
     """Current mounts, femur reference and thigh-to-shin relative heading, refined as samples arrive."""
 
     def __init__(self, posture: StartPosture, side: Side, cal: Calibration, thigh_up_sensor: np.ndarray,
-                 shin_up_sensor: np.ndarray, rate_hz: float, params: OnlineAlignmentParams | None = None) -> None:
+                 shin_up_sensor: np.ndarray, rate_hz: float, params: OnlineAlignmentParams | None = None,
+                 rotation_sign: float = 1.0) -> None:
         self.params = params or OnlineAlignmentParams()
         self.posture, self.side, self.rate_hz = posture, side, rate_hz
         self.thigh_mount = cal.sensors_mount("thigh")
@@ -98,7 +104,7 @@ class OnlineAlignment:
         self._cal = cal
         self._thigh_up_sensor = thigh_up_sensor / np.linalg.norm(thigh_up_sensor)
         self._shin_up_sensor = shin_up_sensor / np.linalg.norm(shin_up_sensor)
-        sign = ir_sign(side)  # IR is sign * rotation about the femur's proximal axis
+        sign = ir_sign(side) * rotation_sign  # the exercise's rotation about the femur's proximal axis
         self._thigh_pending = cal.thigh_long_axis_pending
         # where the hinge is near vertical the thigh's hinge direction came through the shared-heading
         # guess, so nothing is projected out of its rotation
@@ -161,9 +167,9 @@ class OnlineAlignment:
         """Re-derive the long axes from the accumulated rotation; True if anything changed."""
         self._next_refit = self._evidence + self.params.axis_refit_every
         changed = False
-        thigh_axis = self._thigh.axis(self.params.axis_min_ratio)
+        thigh_up = self.posture.up_segment("thigh", self.side)
+        thigh_axis = None if abs(thigh_up @ _Z) > _VERTICAL_COS else self._thigh.axis(self.params.axis_min_ratio)
         if thigh_axis is not None:
-            thigh_up = self.posture.up_segment("thigh", self.side)
             if self._thigh_pending:  # the long axis is the best-known axis; gravity sets the roll about it
                 self.thigh_mount = mount_from_vector_pairs(thigh_axis, _Z, self._thigh_up_sensor, thigh_up)
             else:

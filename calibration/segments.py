@@ -64,19 +64,20 @@ NINETY_NINETY_BACK = StartPosture("ninety-ninety-back", thigh_up_segment=(0.06, 
 """Sitting in 90/90 with this leg behind, turned in: its outer side faces up; knee swings bend the knee."""
 
 SUPINE_HOOK_LYING = StartPosture("supine-hook-lying", thigh_up_segment=(0.71, 0.0, -0.71),
-                                 shin_up_segment=(0.71, 0.0, 0.71))
+                                 shin_up_segment=(0.69, 0.0, 0.73))
 """Lying on the back, hip bent about 45 deg, knee 90 deg, foot flat: the knee points up and forward."""
 
 SUPINE_FEET_ON_WALL = StartPosture("supine-feet-on-wall", thigh_up_segment=(0.0, 0.0, -1.0),
                                    shin_up_segment=(1.0, 0.0, 0.0))
 """Lying on the back, hips and knees at 90 deg, feet on a wall: thigh vertical, shin horizontal."""
 
-FLOOR_SITTING_KNEES_BENT = StartPosture("floor-sitting-knees-bent", thigh_up_segment=(0.77, 0.0, -0.64),
-                                        shin_up_segment=(0.64, 0.0, 0.77))
-"""Sitting on the floor, knees bent about 90 deg, feet flat and apart: the thigh rises toward the knee."""
+FLOOR_SITTING_KNEES_BENT = StartPosture("floor-sitting-knees-bent", thigh_up_segment=(0.73, -0.23, -0.64),
+                                        shin_up_segment=(0.65, -0.23, 0.72))
+"""Sitting on the floor, knees bent about 90 deg, feet flat and apart: the thigh rises toward the knee;
+the hip's abduction (about 20 deg) turns the inner side of thigh and shin partly up."""
 
-FLOOR_SITTING_LEG_STRAIGHT = StartPosture("floor-sitting-leg-straight", thigh_up_segment=(1.0, 0.0, 0.0),
-                                          shin_up_segment=(1.0, 0.0, 0.0), swing_direction=+1,
+FLOOR_SITTING_LEG_STRAIGHT = StartPosture("floor-sitting-leg-straight", thigh_up_segment=(1.0, 0.0, 0.03),
+                                          shin_up_segment=(1.0, 0.0, 0.07), swing_direction=+1,
                                           knee_flexion_deg=0.0)
 """Sitting on the floor, leg straight in front, kneecap up; the calibration swings slide the heel in."""
 

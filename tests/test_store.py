@@ -382,10 +382,25 @@ def test_a_version_1_store_gains_gaps_and_keeps_its_sessions(db: Path, monkeypat
         sid = old.store_recording(rec, source="import")
     monkeypatch.undo()
     with SessionStore.open(db) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == len(store_mod.MIGRATIONS) >= 3
         back = store.load_recording(sid)
         np.testing.assert_array_equal(back.streams[Segment.SHIN].t, rec.streams[Segment.SHIN].t)
         store.add_gap(sid, Segment.THIGH, 10.0, 10.5, 49, "disconnect")
         store.add_gap(sid, Segment.SHIN, 3.0, 3.04, 3, "packet_loss")
         store.commit()
         assert store.load_gaps(sid) == [("shin", 3.0, 3.04, 3, "packet_loss"), ("thigh", 10.0, 10.5, 49, "disconnect")]
+
+
+def test_pain_after_each_set_and_details_kept(db: Path) -> None:
+    with SessionStore.open(db) as store:
+        sid = store.store_recording(make_recording(), "demo")
+        store.add_pain(sid, 1, 3, t=40.0)
+        store.add_pain(sid, 2, 5)
+        store.add_pain(sid, 2, 4)  # the person corrected the answer
+        with pytest.raises(StoreError, match="0 to 10"):
+            store.add_pain(sid, 3, 11)
+        store.save_details(sid, {"sets": [{"number": 1, "reps": 8}]})
+        store.commit()
+    with SessionStore.open(db) as store:
+        assert store.load_pain(sid) == {1: 3, 2: 4}
+        assert store.load_details(sid) == {"sets": [{"number": 1, "reps": 8}]}

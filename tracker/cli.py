@@ -9,6 +9,7 @@ import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -22,11 +23,13 @@ from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import AnalysisResult, write_angles_csv
 from tracker.errors import TrackerError, UnknownSessionError
+from tracker.exercise_model import ExerciseKind
 from tracker.exercises import get_exercise
 from tracker.live_view import TerminalView
-from tracker.offline import analyse_recording, session_report
+from tracker.offline import analyse_recording, analyse_recording_in_detail, session_report
 from tracker.paths import default_store_path, reports_dir
 from tracker.pipeline import SessionPipeline
+from tracker.rom_compare import rom_comparison
 from tracker.session import LiveState, run_live_session
 from tracker.store import SessionStore
 
@@ -49,51 +52,112 @@ def _chart_path(store_path: Path, session_id: int) -> Path:
 
 
 # --- demo ------------------------------------------------------------------------------------
+def _parse_compensations(specs: Sequence[str]) -> list[object]:
+    from firmware_bridge.simulator.exercises import Compensation, CompensationKind
+
+    out: list[object] = []
+    for spec in specs:
+        kind, _, rep_no = spec.partition(":")
+        try:
+            out.append(Compensation(CompensationKind(kind), int(rep_no)))
+        except ValueError:
+            raise TrackerError(f"--compensate {spec!r} is not KIND:REP.",
+                               f"Kinds: {', '.join(k.value for k in CompensationKind)}; e.g. thigh_drift:3.") from None
+    return out
+
+
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from firmware_bridge.simulator import simulate_session
 
     exercise = get_exercise(args.exercise)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
-    side = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
-    sim = simulate_session(seed=seed, side=side, reps=args.reps, max_seconds=args.seconds)
-    rec = sim.recording
+    first = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
+    sides = [first, Side.RIGHT if first is Side.LEFT else Side.LEFT] if args.both_sides else [first]
     store_path = _store_path(args)
-    console.print(f"Simulated person (seed {seed}), {side.value} leg, {len(sim.truth_reps)} reps planned; "
-                  f"store {store_path}")
-    with SessionStore.open(store_path) as store:
-        sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
-                                   {"simulator_seed": seed})
-        store.commit()
-        pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
-        p = exercise.prescription
-        state = LiveState(exercise.name, side.value, len(sim.truth_reps), p.hold_s)
-        with TerminalView(console, target_deg=(20.0, 40.0)) as view:
-            result = asyncio.run(run_live_session(replay(rec, speed=args.speed), pipe, store, sid, state,
-                                                  view.on_change))
-        chart = session_report(store, sid, _chart_path(store_path, sid))
-    _print_summary(console, sid, result, sim.truth_reps)
-    console.print(f"Chart: {chart}")
+    compensations = _parse_compensations(args.compensate)
+    for n, side in enumerate(sides):
+        sim = simulate_session(seed=seed + n, side=side, reps=args.reps, max_seconds=args.seconds,
+                               exercise=exercise.id, compensations=compensations,  # type: ignore[arg-type]
+                               with_pelvis_sensor=args.pelvis, sets=args.sets)
+        rec = sim.recording
+        console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}: "
+                      f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
+        with SessionStore.open(store_path) as store:
+            sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
+                                       {"simulator_seed": seed + n})
+            store.commit()
+            pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
+            state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
+                              else args.reps, exercise.prescription.hold_s, sets_total=args.sets)
+            with TerminalView(console, exercise) as view:
+                result = asyncio.run(run_live_session(replay(rec, speed=args.speed), pipe, store, sid, state,
+                                                      view.on_change))
+            chart = session_report(store, sid, _chart_path(store_path, sid))
+            _print_summary(console, sid, result, sim.truth_reps, store.load_details(sid))
+            if exercise.kind is ExerciseKind.ROM_TEST:
+                for line in rom_comparison(store, sid, exercise):
+                    console.print(line)
+        console.print(f"Chart: {chart}")
     return 0
 
 
-def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Sequence[object]) -> None:
+def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Sequence[object],
+                   details: dict[str, Any] | None = None) -> None:
     table = Table(title=f"Session {sid}: {result.exercise}, {result.side} leg")
     table.add_column("rep", justify="right")
     table.add_column("peak IR (deg)", justify="right")
     table.add_column("hold (s)", justify="right")
+    table.add_column("tempo up-hold-down (s)", justify="right")
+    table.add_column("compensation")
     has_truth = bool(truth)
     if has_truth:
         table.add_column("simulated peak", justify="right", style="grey50")
-        table.add_column("simulated hold", justify="right", style="grey50")
+    rows = {r["number"]: r for r in (details or {}).get("reps", [])}
     for i, rep in enumerate(result.reps):
-        row = [str(i + 1), f"{rep.peak_ir_deg:.1f}", f"{rep.hold_s:.1f}"]
+        info = rows.get(i + 1, {})
+        comps = ", ".join(k.replace("_", " ") for k in info.get("compensations", []))
+        row = [str(i + 1), f"{rep.peak_ir_deg:.1f}", f"{rep.hold_s:.1f}", info.get("tempo", ""), comps or "clean"]
         if has_truth and i < len(truth):
-            tr = truth[i]
-            row += [f"{getattr(tr, 'peak_ir_deg', float('nan')):.1f}", f"{getattr(tr, 'hold_s', float('nan')):.1f}"]
+            row.append(f"{getattr(truth[i], 'peak_ir_deg', float('nan')):.1f}")
         table.add_row(*row)
     console.print(table)
-    console.print(f"Reps: {len(result.reps)}" + (f" (simulated {len(truth)})" if has_truth else "")
-                  + f"   max IR: {result.max_ir_deg:.1f} deg")
+    clean = sum(1 for r in rows.values() if r.get("clean"))
+    line = (f"Reps: {len(result.reps)}" + (f" ({clean} clean, {len(result.reps) - clean} with compensation)"
+                                           if rows else "")
+            + (f", simulated {len(truth)}" if has_truth else "") + f"   max IR: {result.max_ir_deg:.1f} deg")
+    console.print(line)
+    if details:
+        partial = len(details.get("partial_reps", []))
+        if partial:
+            console.print(f"Partial reps (not counted): {partial}")
+        stretch = details.get("stretch")
+        if stretch:
+            console.print(f"Time at or beyond the target ({details['target_deg']:.0f}°): "
+                          f"{stretch['time_at_target_s']:.1f} s, fidgets: {stretch['fidgets']}")
+        transitions = details.get("transitions")
+        if transitions:
+            console.print(f"Transitions: {transitions['count']} ({transitions['to_front']} out, "
+                          f"{transitions['to_back']} back)")
+
+
+def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
+    from tracker.custom_exercises import custom_exercise_dirs, load_exercise_dir
+    from tracker.exercises import CATALOG, UNMEASURABLE
+
+    table = Table(title="Exercises")
+    for col in ("id", "name", "kind", "start posture", "prescription", "checks"):
+        table.add_column(col)
+    custom = load_exercise_dir(custom_exercise_dirs())
+    for ex in [*CATALOG.values(), *custom.values()]:
+        p = ex.prescription
+        dose = f"{p.sets} x {p.reps}" + (f", hold {p.hold_s[0]:g}-{p.hold_s[1]:g} s" if p.hold_s[1] > 0 else "")
+        table.add_row(ex.id + (" (custom)" if ex.id in custom else ""), ex.name, ex.kind.value, ex.posture.name,
+                      dose, ", ".join(c.value for c in ex.checks))
+    console.print(table)
+    console.print("Not measurable with thigh and shin sensors:")
+    for u in UNMEASURABLE.values():
+        console.print(f"  {u.id}: {u.reason}")
+    return 0
 
 
 # --- store commands --------------------------------------------------------------------------
@@ -146,8 +210,10 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     rec = read_recording(Path(args.dir))
-    result, angles, _ = analyse_recording(rec)
+    result, angles, _, details = analyse_recording_in_detail(rec)
     result.write_json(Path(args.json))
+    if args.details:
+        Path(args.details).write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
     if args.angles:
         write_angles_csv(angles, Path(args.angles))
     console.print(json.dumps({"reps": len(result.reps), "max_ir_deg": round(result.max_ir_deg, 2)}))
@@ -240,6 +306,23 @@ def cmd_stream(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _ask_pain_in_terminal(console: Console) -> Callable[[int], Any]:
+    async def ask(set_no: int) -> int | None:
+        def read() -> int | None:
+            while True:
+                answer = console.input(f"Set {set_no} done. Pain right now, 0 (none) to 10 (worst)? "
+                                       "(Enter to skip) ").strip()
+                if not answer:
+                    return None
+                if answer.isdigit() and 0 <= int(answer) <= 10:
+                    return int(answer)
+                console.print("Please type a whole number from 0 to 10, or just Enter.")
+
+        return await asyncio.to_thread(read)
+
+    return ask
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from tracker.guide import GuidePlan
     from tracker.live_run import make_link, pick_sensors, run_session_with_sensors
@@ -247,17 +330,33 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     exercise = get_exercise(args.exercise)
     store_path = _store_path(args)
-    side, chosen = pick_sensors(load_assignments(config_path(store_path)), Side(args.side) if args.side else None)
-    links = [make_link(a) for a in chosen]
-    plan = GuidePlan(reps=args.reps or exercise.prescription.reps, max_exercise_s=args.seconds or 600.0)
-    info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
-    state_view = TerminalView(console, target_deg=(20.0, 40.0))
-    with SessionStore.open(store_path) as store, state_view as view:
-        sid, result = asyncio.run(run_session_with_sensors(links, exercise, side, store, plan, rate_hz=args.rate,
-                                                           sensors_info=info, on_change=view.on_change))
-        chart = session_report(store, sid, _chart_path(store_path, sid))
-    _print_summary(console, sid, result, [])
-    console.print(f"Chart: {chart}")
+    assignments = load_assignments(config_path(store_path))
+    p = exercise.prescription
+    first = Side(args.side) if args.side else None
+    sides: list[Side | None] = [first]
+    if args.both_sides and p.both_sides:
+        start = first or pick_sensors(assignments, None)[0]
+        sides = [start, Side.RIGHT if start is Side.LEFT else Side.LEFT]
+    plan = GuidePlan(reps=args.reps or (1 if exercise.kind is ExerciseKind.STRETCH else p.reps),
+                     max_exercise_s=args.seconds or max(600.0, 2 * p.hold_s[1]), sets=args.sets or p.sets,
+                     rest_s=p.rest_s)
+    ask = None if args.no_pain else _ask_pain_in_terminal(console)
+    for n, want in enumerate(sides):
+        side, chosen = pick_sensors(assignments, want)
+        if n:
+            console.input(f"Now the {side.value} leg: put on its sensors, then press Enter. ")
+        links = [make_link(a) for a in chosen]
+        info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
+        with SessionStore.open(store_path) as store, TerminalView(console, exercise) as view:
+            sid, result = asyncio.run(run_session_with_sensors(links, exercise, side, store, plan, rate_hz=args.rate,
+                                                               sensors_info=info, on_change=view.on_change,
+                                                               ask_pain=ask))
+            chart = session_report(store, sid, _chart_path(store_path, sid))
+            _print_summary(console, sid, result, [], store.load_details(sid))
+            if exercise.kind is ExerciseKind.ROM_TEST:
+                for line in rom_comparison(store, sid, exercise):
+                    console.print(line)
+        console.print(f"Chart: {chart}")
     return 0
 
 
@@ -266,14 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", help="session store file (default: $HIPTRACK_STORE or the user data folder)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="a simulated person does a set of seated hip IR, shown live")
+    demo = sub.add_parser("demo", help="a simulated person does an exercise (default seated hip IR), shown live")
     demo.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
     demo.add_argument("--seconds", type=float, default=None, help="cap the session length, s")
-    demo.add_argument("--reps", type=int, default=8, help="reps in the set (default 8)")
+    demo.add_argument("--reps", type=int, default=None, help="reps per set (default: the simulated person's usual)")
+    demo.add_argument("--sets", type=int, default=1, help="sets (default 1)")
     demo.add_argument("--seed", type=int, default=None, help="seed of the simulated person")
     demo.add_argument("--side", choices=[s.value for s in Side], default=None)
-    demo.add_argument("--exercise", default="seated-ir")
+    demo.add_argument("--both-sides", action="store_true", help="one session per leg")
+    demo.add_argument("--exercise", default="seated-ir", help="catalog id ('hiptrack exercises' lists them)")
+    demo.add_argument("--compensate", action="append", default=[], metavar="KIND:REP",
+                      help="the simulated person compensates in that rep, e.g. thigh_drift:3 (repeatable)")
+    demo.add_argument("--pelvis", action="store_true", help="simulate a sacrum sensor too")
     demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
 
     sub.add_parser("sessions", help="list stored sessions").set_defaults(func=cmd_sessions)
 
@@ -315,7 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="a live session with the assigned sensors")
     run.add_argument("--exercise", default="seated-ir")
     run.add_argument("--side", choices=[s.value for s in Side], default=None)
-    run.add_argument("--reps", type=int, default=None, help="reps in the set (default: the prescription)")
+    run.add_argument("--reps", type=int, default=None, help="reps per set (default: the prescription)")
+    run.add_argument("--sets", type=int, default=None, help="sets (default: the prescription)")
+    run.add_argument("--both-sides", action="store_true", help="then the other leg, with its assigned sensors")
+    run.add_argument("--no-pain", action="store_true", help="do not ask for a pain rating after each set")
     run.add_argument("--seconds", type=float, default=None, help="cap the set's length, s")
     run.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
     run.set_defaults(func=cmd_run)
@@ -324,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("dir")
     ana.add_argument("--json", required=True, help="analysis output file (hiptrack-analysis/1)")
     ana.add_argument("--angles", help="also write the angle time series as CSV")
+    ana.add_argument("--details", help="also write sets, tempo, partial reps, stretch and test results as JSON")
     ana.set_defaults(func=cmd_analyze)
     return parser
 

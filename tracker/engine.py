@@ -94,6 +94,7 @@ class ExerciseEngine:
     def start_set(self, t: float) -> None:
         if not self.in_set:
             self.sets.append(SetSummary(len(self.sets) + 1, t))
+            self.counter.begin_set()
             self._partials_before = len(self.counter.partials)
 
     def end_set(self, t: float) -> list[RepEvent]:

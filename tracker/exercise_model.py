@@ -104,8 +104,10 @@ class CompensationParams:
     """A deviation must last this long to count, s."""
     release_fraction: float = 0.6
     """It is over once back under this fraction of its threshold (hysteresis)."""
-    min_rise_s: float = 0.8
-    """A rep that reaches its peak sooner than this is too fast, s."""
+    min_rise_s: float = 0.6
+    """A rep whose rise (from leaving the resting level to the start of the end-range hold) is shorter
+    is too fast, s. Both ends are measured where the movement is already under way (1.5 deg off rest,
+    1 deg short of the plateau), so a smooth 1.2 s rise measures about 0.85 s."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ here is shown to the person exercising: it describes the movement, never advises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from calibration.segments import (
     FLOOR_SITTING_KNEES_BENT,
     FLOOR_SITTING_LEG_STRAIGHT,
@@ -32,6 +35,9 @@ from tracker.exercise_model import (
 _ALL_CHECKS = (Check.THIGH_DRIFT, Check.KNEE_FLEXION_CHANGE, Check.TOO_FAST, Check.PELVIS_MOTION)
 _POSITION_CHECKS = (Check.THIGH_DRIFT, Check.KNEE_FLEXION_CHANGE, Check.PELVIS_MOTION)
 """Held positions: nothing to be too fast about."""
+_PLANTED_FOOT_CHECKS = (Check.KNEE_FLEXION_CHANGE, Check.PELVIS_MOTION)
+"""The foot stays on the floor or wall and the knee falls inward: the thigh's long axis moves by design
+(about 1 deg per deg of rotation), so its moving is not a compensation."""
 
 SEATED_IR = Exercise(
     id="seated-ir",
@@ -54,7 +60,7 @@ SEATED_IR_BAND = Exercise(
     posture=SEATED,
     prescription=Prescription(sets=3, reps=8, hold_s=(2.0, 5.0), rest_s=60.0, band_level="light"),
     default_target_deg=25.0,
-    compensation=CompensationParams(min_rise_s=1.0),
+    compensation=CompensationParams(min_rise_s=0.8),
     instructions=(
         "Sit on a tall chair, feet off the floor, a band around both ankles.",
         "Move the foot out against the band, slowly; hold at the end, then come back under control.",
@@ -160,7 +166,7 @@ SUPINE_IR_STRETCH = Exercise(
     posture=SUPINE_HOOK_LYING,
     prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
     default_target_deg=20.0,
-    checks=_POSITION_CHECKS,
+    checks=_PLANTED_FOOT_CHECKS,
     instructions=(
         "Lie on your back with the knee bent and the foot on the floor.",
         "Let the knee fall in toward the middle and stay there.",
@@ -174,7 +180,7 @@ WALL_IR_STRETCH = Exercise(
     posture=SUPINE_FEET_ON_WALL,
     prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
     default_target_deg=20.0,
-    checks=_POSITION_CHECKS,
+    checks=_PLANTED_FOOT_CHECKS,
     instructions=(
         "Lie on your back with both feet on a wall, hips and knees at 90 degrees.",
         "Let the knee fall in toward the middle, foot staying on the wall, and stay there.",
@@ -188,12 +194,12 @@ SITTING_KNEE_DROP = Exercise(
     posture=FLOOR_SITTING_KNEES_BENT,
     prescription=Prescription(sets=1, reps=20, hold_s=(0.0, 2.0)),
     default_target_deg=20.0,
-    checks=(Check.THIGH_DRIFT, Check.TOO_FAST, Check.PELVIS_MOTION),
+    checks=(Check.TOO_FAST, Check.PELVIS_MOTION),
     instructions=(
         "Sit on the floor, knees bent and feet apart, upright (hands behind you if needed).",
         "Lower the inside of this knee toward the floor, then bring it back up.",
     ),
-    notes="The knee moves inward by design, so its path is not judged as drift beyond the usual margin.",
+    notes="The knee moves inward by design, so the thigh moving is not judged as drift.",
 )
 
 FIGURE_FOUR_STRETCH = Exercise(
@@ -291,12 +297,19 @@ UNMEASURABLE: dict[str, UnmeasurableExercise] = {e.id: e for e in (
 )}
 
 
-def get_exercise(exercise_id: str) -> Exercise:
-    """The catalog exercise with this id; a clear error for an unknown or unmeasurable one."""
+def get_exercise(exercise_id: str, custom_dirs: Sequence[Path] | None = None) -> Exercise:
+    """The catalog exercise with this id, else a custom one (tracker/custom_exercises.py; from
+    `custom_dirs`, default the user's exercise folders); a clear error for an unknown or unmeasurable one."""
+    from tracker.custom_exercises import find_exercise, load_exercise_dir
+
     try:
         return CATALOG[exercise_id]
     except KeyError:
         pass
     if exercise_id in UNMEASURABLE:
         raise UnmeasurableExerciseError(UNMEASURABLE[exercise_id])
-    raise UnknownExerciseError(exercise_id, sorted(CATALOG))
+    custom = find_exercise(exercise_id, custom_dirs)
+    if custom is not None:
+        return custom
+    known = sorted(CATALOG) + sorted(load_exercise_dir(custom_dirs) if custom_dirs is not None else ())
+    raise UnknownExerciseError(exercise_id, known)

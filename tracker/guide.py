@@ -1,19 +1,23 @@
 """The guided flow of a live session: what the person is asked to do, and when.
 
 The guide marks the phases on the session's clock (the markers of the recording format): a still phase
-in the start posture, knee swings, then the exercise until the prescribed reps are done (or the time
-cap, or the person stops), then the end. The pipeline calibrates from the first two phases by itself.
+in the start posture, knee swings, then set after set (`exercise.start` .. `exercise.end`), each until
+its reps are done (or the time cap, or the person stops), with a pain rating after each set and a rest
+timer between sets. The pipeline calibrates from the first two phases by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from imu_core.types import Marker, MarkerLabel
 from tracker.session import LiveState
+
+AskPain = Callable[[int], Awaitable[int | None]]
+"""Asks the person for their pain (0-10) after set N; None if they gave none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,24 +31,30 @@ class GuidePlan:
     settle_s: float = 2.0
     """Rest between the swings and the exercise, s."""
     max_exercise_s: float = 600.0
-    """The set ends at the latest after this long, s."""
+    """Each set ends at the latest after this long, s."""
     reps: int = 8
-    """The set ends once this many reps are counted."""
+    """A set ends once this many reps are counted in it (a stretch: 1)."""
     after_last_rep_s: float = 1.0
     """Time kept after the last rep, s."""
+    sets: int = 1
+    rest_s: float = 60.0
+    """Rest between sets, s."""
 
 
 async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[[str], Marker],
                         stop: asyncio.Event | None = None, poll_s: float = 0.1,
-                        now: Callable[[], float] | None = None) -> None:
-    """Issue the phase markers; returns after `exercise.end`.
+                        now: Callable[[], float] | None = None, ask_pain: AskPain | None = None,
+                        on_change: Callable[[], None] | None = None) -> None:
+    """Issue the phase markers; returns after the last set's `exercise.end`.
 
     With `now` (the session clock, s from the session's start) the phases are placed on that clock, so
     time spent connecting shortens the lead-in rather than delaying everything; without it they are
-    timed from the call."""
+    timed from the call. `ask_pain` is awaited after each set (the answer goes to state.pain);
+    `on_change` is called when the rest timer ticks."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     t_call = loop.time()
+    state.sets_total = plan.sets
 
     def clock() -> float:
         return now() if now is not None else loop.time() - t_call
@@ -61,10 +71,33 @@ async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[
     await wait_until(t_swing)
     add_marker(MarkerLabel.CALIBRATION_SWING)
     await wait_until(t_exercise)
-    add_marker(MarkerLabel.EXERCISE_START)
-    started = clock()
-    while not stop.is_set() and clock() - started < plan.max_exercise_s and len(state.reps) < plan.reps:
-        await wait_until(clock() + poll_s)
-    if len(state.reps) >= plan.reps:
-        await wait_until(clock() + plan.after_last_rep_s)
-    add_marker(MarkerLabel.EXERCISE_END)
+    for set_no in range(1, plan.sets + 1):
+        add_marker(MarkerLabel.EXERCISE_START)
+        started, reps_before = clock(), len(state.reps)
+
+        while (not stop.is_set() and clock() - started < plan.max_exercise_s
+               and len(state.reps) - reps_before < plan.reps):
+            await wait_until(clock() + poll_s)
+        if len(state.reps) - reps_before >= plan.reps:
+            await wait_until(clock() + plan.after_last_rep_s)
+        add_marker(MarkerLabel.EXERCISE_END)
+        if stop.is_set():
+            return
+        if ask_pain is not None:
+            state.pain.append(await ask_pain(set_no))
+        if set_no < plan.sets:
+            await _rest(plan.rest_s, state, clock, wait_until, stop, on_change)
+            if stop.is_set():
+                return
+
+
+async def _rest(rest_s: float, state: LiveState, clock: Callable[[], float],
+                wait_until: Callable[[float], Awaitable[None]], stop: asyncio.Event,
+                on_change: Callable[[], None] | None) -> None:
+    end = clock() + rest_s
+    while not stop.is_set() and (left := end - clock()) > 0:
+        state.rest_remaining_s = left
+        if on_change is not None:
+            on_change()
+        await wait_until(min(end, clock() + 1.0))
+    state.rest_remaining_s = None

@@ -16,7 +16,7 @@ from imu_core.frames import Segment, Side
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
 from tracker.exercise_model import Exercise
-from tracker.guide import GuidePlan, guide_session
+from tracker.guide import AskPain, GuidePlan, guide_session
 from tracker.pipeline import SessionPipeline
 from tracker.sensor_config import SensorAssignment
 from tracker.session import LiveState, run_live_session
@@ -53,17 +53,32 @@ async def run_session_with_sensors(
     links: Sequence[SensorLink], exercise: Exercise, side: Side, store: SessionStore, plan: GuidePlan,
     *, rate_hz: float = 100.0, sensors_info: dict[str, dict[str, Any]] | None = None,
     on_change: Callable[[LiveState, list[str]], None] | None = None, stop: asyncio.Event | None = None,
-    source_kwargs: dict[str, Any] | None = None,
+    source_kwargs: dict[str, Any] | None = None, ask_pain: AskPain | None = None,
 ) -> tuple[int, AnalysisResult]:
-    """Connect the sensors, guide the person through calibration and one set, store everything."""
+    """Connect the sensors, guide the person through calibration and the sets, store everything
+    (pain ratings included, as the person gave them)."""
     sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, {"guide": plan.reps})
     store.commit()
     pipeline = SessionPipeline(exercise, side, rate_hz)
-    state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s)
+    state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets)
+
+    async def pain_then_store(set_no: int) -> int | None:
+        assert ask_pain is not None
+        pain = await ask_pain(set_no)
+        if pain is not None:
+            store.add_pain(sid, set_no, pain, state.t)
+            store.commit()
+        return pain
+
+    def redraw() -> None:
+        if on_change is not None:
+            on_change(state, [])
+
     try:
         async with LiveSource(links, rate_hz, **(source_kwargs or {})) as source:
             async def guide_then_close() -> None:
-                await guide_session(plan, state, source.add_marker, stop, now=source.now)
+                await guide_session(plan, state, source.add_marker, stop, now=source.now,
+                                    ask_pain=pain_then_store if ask_pain is not None else None, on_change=redraw)
                 source.close()
 
             async with asyncio.TaskGroup() as tg:

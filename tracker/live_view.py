@@ -11,30 +11,24 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from imu_core.types import MarkerLabel
+from tracker.exercise_model import Exercise
+from tracker.prompts import phase_prompt, target_band_ir_deg
 from tracker.reps import RepPhase
 from tracker.session import LiveState
 
-PROMPTS = {
-    "": "Waiting for the sensors...",
-    MarkerLabel.CALIBRATION_STATIC: "Sit still: thigh on the chair, lower leg hanging straight down.",
-    MarkerLabel.CALIBRATION_SWING: "Swing the lower leg forward and back a few times; keep the thigh still.",
-    MarkerLabel.EXERCISE_START: "Turn the foot outward, hold at the end, come back to the middle.",
-    MarkerLabel.EXERCISE_END: "Set done. Relax.",
-}
-
-BAR_MIN_DEG, BAR_MAX_DEG, BAR_WIDTH = -10.0, 50.0, 40
+BAR_WIDTH = 40
 
 
 def angle_bar(angle: float | None, target: tuple[float, float]) -> Text:
-    """A horizontal gauge from -10 to 50 deg with the target band shaded."""
+    """A horizontal gauge of hip IR with the target band shaded (-10..50 deg, wider if the target is)."""
+    lo_deg, hi_deg = min(-10.0, target[0] - 10.0), max(50.0, target[1] + 10.0)
     text = Text()
     pos = None
     if angle is not None:
-        frac = (min(max(angle, BAR_MIN_DEG), BAR_MAX_DEG) - BAR_MIN_DEG) / (BAR_MAX_DEG - BAR_MIN_DEG)
+        frac = (min(max(angle, lo_deg), hi_deg) - lo_deg) / (hi_deg - lo_deg)
         pos = round(frac * (BAR_WIDTH - 1))
     for i in range(BAR_WIDTH):
-        deg = BAR_MIN_DEG + (BAR_MAX_DEG - BAR_MIN_DEG) * i / (BAR_WIDTH - 1)
+        deg = lo_deg + (hi_deg - lo_deg) * i / (BAR_WIDTH - 1)
         in_target = target[0] <= deg <= target[1]
         if pos is not None and i <= pos:
             text.append("█", style="bold green" if in_target else "cyan")
@@ -43,12 +37,20 @@ def angle_bar(angle: float | None, target: tuple[float, float]) -> Text:
     return text
 
 
-def render(state: LiveState, target_deg: tuple[float, float]) -> Panel:
+def render(state: LiveState, exercise: Exercise) -> Panel:
+    target_deg = target_band_ir_deg(exercise)
     ir = "--" if state.hip_ir_deg is None else f"{state.hip_ir_deg:5.1f}°"
     head = Text.assemble(("Hip IR ", "bold"), (ir, "bold white on blue"), "  ", angle_bar(state.hip_ir_deg, target_deg))
     grid = Table.grid(padding=(0, 2))
+    with_comp = len(state.reps) - state.clean_reps
+    if state.time_at_target_s is not None:
+        count = Text(f"At target {state.time_at_target_s:5.1f} s", style="bold")
+    else:
+        count = Text(f"Reps {state.clean_reps} clean" + (f" + {with_comp} with compensation" if with_comp else "")
+                     + f" / {state.target_reps}", style="bold")
     grid.add_row(
-        Text(f"Reps {len(state.reps)}/{state.target_reps}", style="bold"),
+        Text(f"Set {max(state.set_no, 1)}/{state.sets_total}"),
+        count,
         Text(f"Hold {state.hold_elapsed_s:4.1f} s" if state.rep_phase is RepPhase.HOLDING else "Hold  --",
              style="bold yellow" if state.rep_phase is RepPhase.HOLDING else ""),
         Text("Max " + ("--" if state.max_ir_deg is None else f"{state.max_ir_deg:.1f}°")),
@@ -57,7 +59,13 @@ def render(state: LiveState, target_deg: tuple[float, float]) -> Panel:
     )
     last = state.messages[-1] if state.messages else ""
     status = f"samples {state.samples}" + (f", dropped {state.dropped_samples}" if state.dropped_samples else "")
-    body = Group(Text(PROMPTS.get(state.phase, state.phase), style="italic"), head, grid,
+    if state.samples_lost:
+        status += f", lost {state.samples_lost}"
+    prompt = phase_prompt(exercise, state.phase)
+    if state.rest_remaining_s is not None:
+        prompt = f"Rest: next set in {state.rest_remaining_s:.0f} s."
+    alerts = Text("  ".join(state.alerts.values()), style="bold red")
+    body = Group(Text(prompt, style="italic"), head, grid, alerts,
                  Text(last, style="green"), Text(status, style="grey50"))
     return Panel(body, title=f"hiptrack · {state.exercise_name} · {state.side} leg", border_style="blue")
 
@@ -65,9 +73,9 @@ def render(state: LiveState, target_deg: tuple[float, float]) -> Panel:
 class TerminalView:
     """Live panel on a terminal; on anything else, one line per event (phase changes, reps)."""
 
-    def __init__(self, console: Console, target_deg: tuple[float, float], refresh_hz: float = 8.0) -> None:
+    def __init__(self, console: Console, exercise: Exercise, refresh_hz: float = 8.0) -> None:
         self.console = console
-        self.target_deg = target_deg
+        self.exercise = exercise
         self.min_interval_s = 1.0 / refresh_hz
         self._live: Live | None = None
         self._last_draw = 0.0
@@ -87,11 +95,11 @@ class TerminalView:
         if self._live is not None:
             now = time.monotonic()
             if news or state.finished or now - self._last_draw >= self.min_interval_s:
-                self._live.update(render(state, self.target_deg), refresh=True)
+                self._live.update(render(state, self.exercise), refresh=True)
                 self._last_draw = now
             return
         if state.phase != self._last_phase:
             self._last_phase = state.phase
-            self.console.print(f"[{state.t:6.1f} s] {PROMPTS.get(state.phase, state.phase)}")
+            self.console.print(f"[{state.t:6.1f} s] {phase_prompt(self.exercise, state.phase)}")
         for line in news:
             self.console.print(f"[{state.t:6.1f} s] {line}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from calibration.model import Calibration
 from firmware_bridge.replay import merged_events
@@ -11,19 +12,25 @@ from imu_core.types import JointAngles, Recording
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
 from tracker.exercises import get_exercise
-from tracker.pipeline import analyse_samples
+from tracker.pipeline import analyse_samples_in_detail
 from tracker.report import session_chart
 from tracker.store import SessionStore
 
 
 def analyse_recording(rec: Recording) -> tuple[AnalysisResult, JointAngles, Calibration]:
     """Calibrate from the recording's markers, compute angles and reps, as a live session would."""
+    result, angles, cal, _ = analyse_recording_in_detail(rec)
+    return result, angles, cal
+
+
+def analyse_recording_in_detail(rec: Recording) -> tuple[AnalysisResult, JointAngles, Calibration, dict[str, Any]]:
+    """`analyse_recording`, plus the exercise engine's details."""
     exercise = get_exercise(rec.exercise)
     missing = [s.value for s in (Segment.THIGH, Segment.SHIN) if s not in rec.streams or not len(rec.streams[s])]
     if missing:
         raise TrackerError(f"the recording has no {' or '.join(missing)} samples.",
                            "This exercise needs a thigh and a shin sensor.")
-    return analyse_samples(exercise, rec.side, rec.sample_rate_hz, merged_events(rec))
+    return analyse_samples_in_detail(exercise, rec.side, rec.sample_rate_hz, merged_events(rec))
 
 
 def session_report(store: SessionStore, session_id: int, out_png: Path) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -180,7 +181,8 @@ class SessionPipeline:
         self.calibration = cal
         self.alignment = OnlineAlignment(self.exercise.posture, self.side, cal,
                                          self._still[Segment.THIGH].up_sensor,
-                                         self._still[Segment.SHIN].up_sensor, self.rate_hz)
+                                         self._still[Segment.SHIN].up_sensor, self.rate_hz,
+                                         rotation_sign=self.engine.direction)
         self._kept = {seg: _Kept() for seg in SENSORS}
         # angles for everything seen so far (before the exercise: no reps from these)
         blocks = {seg: (d.stream.t, d.quat) for seg, d in data.items()}
@@ -310,8 +312,16 @@ class SessionPipeline:
 def analyse_samples(exercise: Exercise, side: Side, rate_hz: float,
                     items: Sequence[ImuSample | Marker]) -> tuple[AnalysisResult, JointAngles, Calibration]:
     """Offline: run a whole session through the pipeline at once."""
+    result, angles, cal, _ = analyse_samples_in_detail(exercise, side, rate_hz, items)
+    return result, angles, cal
+
+
+def analyse_samples_in_detail(
+    exercise: Exercise, side: Side, rate_hz: float, items: Sequence[ImuSample | Marker]
+) -> tuple[AnalysisResult, JointAngles, Calibration, dict[str, Any]]:
+    """`analyse_samples`, plus the exercise engine's details (sets, tempo, partial reps, ...)."""
     pipe = SessionPipeline(exercise, side, rate_hz)
     first = pipe.feed(items)
     result, last = pipe.finish()
     assert pipe.calibration is not None
-    return result, JointAngles.concat([first.angles, last.angles]), pipe.calibration
+    return result, JointAngles.concat([first.angles, last.angles]), pipe.calibration, pipe.engine.details()

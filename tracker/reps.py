@@ -183,6 +183,12 @@ class RepCounter:
         da = sum(x[1] for x in newer) / half - sum(x[1] for x in older) / half
         return da / dt if dt > 0 else 0.0
 
+    def begin_set(self) -> None:
+        """A new set: nothing before it (rest times, speeds) carries into its first rep."""
+        self._last_quiet_t = None
+        self._prev_t = None
+        self._window.clear()
+
     def update(self, t: float, angle_deg: float, paused: bool = False) -> list[RepEvent]:
         """Feed the next output instant (time s, angle deg); returns what happened.
 

@@ -48,6 +48,19 @@ class LiveState:
     """Samples the sensors did not deliver (lost packets, disconnects)."""
     messages: list[str] = field(default_factory=list)
     finished: bool = False
+    clean_reps: int = 0
+    """Reps with no compensation; len(reps) - clean_reps had one."""
+    partial_reps: int = 0
+    alerts: dict[str, str] = field(default_factory=dict)
+    """Active compensations: kind -> what to tell the person."""
+    set_no: int = 0
+    sets_total: int = 1
+    rest_remaining_s: float | None = None
+    """Counting down between sets; None when not resting."""
+    time_at_target_s: float | None = None
+    """Stretches: time at or beyond the target so far."""
+    pain: list[int | None] = field(default_factory=list)
+    """Pain after each set, 0-10, as the person reported it (None: not asked or not answered)."""
 
 
 def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate) -> list[str]:
@@ -61,14 +74,32 @@ def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate
         _, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = pipe.latest
     if pipe.phase != state.phase:
         state.phase = pipe.phase
-    state.rep_phase = pipe.counter.phase
-    state.hold_elapsed_s = pipe.counter.hold_elapsed(state.t)
+    engine = pipe.engine
+    state.rep_phase = engine.counter.phase
+    state.hold_elapsed_s = engine.hold_elapsed(state.t)
     state.max_ir_deg = None if pipe.max_ir_deg != pipe.max_ir_deg else pipe.max_ir_deg
     state.samples = pipe.samples_seen
+    state.set_no = engine.current_set
+    state.partial_reps = len(engine.counter.partials)
+    if engine.stretch is not None:
+        state.time_at_target_s = engine.stretch.time_at_target_s
     for ev in update.events:
         if ev.kind == "rep_completed" and ev.rep is not None:
             state.reps.append(ev.rep)
-            news.append(f"Rep {ev.rep_no}: peak {ev.rep.peak_ir_deg:.1f} deg, held {ev.rep.hold_s:.1f} s")
+            record = next((r for r in reversed(engine.records) if r.number == ev.rep_no), None)
+            kinds = [] if record is None else record.compensations
+            state.clean_reps += not kinds
+            note = " (with " + ", ".join(k.replace("_", " ") for k in kinds) + ")" if kinds else ""
+            state.alerts.clear()
+            news.append(f"Rep {ev.rep_no}: peak {ev.rep.peak_ir_deg:.1f} deg, held {ev.rep.hold_s:.1f} s{note}")
+        elif ev.kind == "compensation_started" and ev.compensation is not None:
+            state.alerts[ev.compensation.kind] = ev.message
+            if ev.message:
+                news.append(ev.message)
+        elif ev.kind == "compensation_ended" and ev.compensation is not None:
+            state.alerts.pop(ev.compensation.kind, None)
+        elif ev.kind == "movement_abandoned":
+            state.alerts.clear()
     state.messages.extend(news)
     return news
 
@@ -127,6 +158,7 @@ async def run_live_session(
     if on_change is not None:
         on_change(state, news)
     store.save_analysis(session_id, result)
+    store.save_details(session_id, pipeline.engine.details())
     store.finish_session(session_id, "complete")
     store.commit()
     return result

@@ -120,7 +120,19 @@ _V2 = (
 )
 """Version 2: samples a sensor did not deliver, marked rather than interpolated."""
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3 = (
+    """CREATE TABLE pain_ratings (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        set_no     INTEGER NOT NULL,                 -- 1-based
+        pain       INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),  -- as the person reported it
+        t          REAL,                             -- session time when it was given, s
+        PRIMARY KEY (session_id, set_no)
+    )""",
+    "ALTER TABLE sessions ADD COLUMN details_json TEXT",  # the exercise engine's details (sets, tempo...)
+)
+"""Version 3: pain after each set, and the analysis details the interchange format leaves out."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """MIGRATIONS[i] holds the statements that take a store from schema version i to i + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -308,6 +320,40 @@ class SessionStore:
             mx = float(result.max_ir_deg)
             c.execute("UPDATE sessions SET max_ir_deg = ?, analyzed_at = ? WHERE id = ?",
                       (mx if math.isfinite(mx) else None, _iso(None), session_id))
+
+    def add_pain(self, session_id: int, set_no: int, pain: int, t: float | None = None) -> None:
+        """Record the pain the person reported after a set (0-10), replacing an earlier answer."""
+        if not 0 <= int(pain) <= 10:
+            raise StoreError(f"a pain rating is 0 to 10, not {pain}.", "Ask again for a number from 0 to 10.")
+        with self._errors("recording a pain rating"):
+            self._require_session(session_id)
+            self._begin_if_needed()
+            self._conn.execute("INSERT OR REPLACE INTO pain_ratings VALUES (?, ?, ?, ?)",
+                               (session_id, int(set_no), int(pain), t))
+
+    def load_pain(self, session_id: int) -> dict[int, int]:
+        """Set number -> reported pain."""
+        with self._errors("reading pain ratings"):
+            rows = self._conn.execute("SELECT set_no, pain FROM pain_ratings WHERE session_id = ? ORDER BY set_no",
+                                      (session_id,)).fetchall()
+        return {int(a): int(b) for a, b in rows}
+
+    def save_details(self, session_id: int, details: dict[str, Any]) -> None:
+        """Keep the exercise engine's details (tracker.engine.ExerciseEngine.details) with the session."""
+        with self._errors("saving the analysis details"):
+            self._require_session(session_id)
+            self._begin_if_needed()
+            self._conn.execute("UPDATE sessions SET details_json = ? WHERE id = ?",
+                               (json.dumps(details), session_id))
+
+    def load_details(self, session_id: int) -> dict[str, Any] | None:
+        with self._errors("reading the analysis details"):
+            self._require_session(session_id)
+            row = self._conn.execute("SELECT details_json FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        out: dict[str, Any] = json.loads(row[0])
+        return out
 
     def store_recording(self, rec: Recording, source: str, *, created_at: datetime | None = None) -> int:
         """Store a whole recording as a 'complete' session in one transaction; returns its id."""

@@ -5,8 +5,9 @@ the edge neither stops nor restarts the clock: once the target is reached, the h
 measure stays above `target_deg - tolerance_deg`; a dip under that ends the hold only if it lasts longer
 than `grace_s` (the dip's time is not counted either way). A compensation pauses the clock.
 
-A fidget is a movement away from the held level (the running mean of the hold) by more than
-`fidget_deg` that comes back: shifting, adjusting, a short relief of the stretch.
+A fidget is a movement back out of the stretch, below the held level by more than `fidget_deg`, that
+returns: shifting, adjusting, a short relief. The held level follows the angle quickly when the person
+goes deeper and slowly when they ease off, so settling into a stretch is not a fidget.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class StretchParams:
     fidget_deg: float = 4.0
     """Leaving the held level by more than this (and coming back) is a fidget, deg."""
     level_tau_s: float = 5.0
-    """Time constant of the held level's running mean, s."""
+    """Time constant of the held level's running mean when the angle eases off, s."""
+    deepen_tau_s: float = 0.3
+    """... and when it goes deeper, s."""
     min_hold_s: float = 1.0
     """Shorter holds are not reported, s."""
 
@@ -89,17 +92,19 @@ class StretchTimer:
     def _track_level(self, value: float, dt: float, h: _Open) -> None:
         p = self.params
         assert self._level is not None
-        away = abs(value - self._level)
+        below = self._level - value
         if self._in_fidget:
-            if away < 0.5 * p.fidget_deg:
+            if below < 0.5 * p.fidget_deg:
                 self._in_fidget = False
                 self.fidgets += 1
-        elif away > p.fidget_deg:
+        elif below > p.fidget_deg:
             self._in_fidget = True
         else:
-            self._level += (value - self._level) * min(1.0, dt / p.level_tau_s)
-            h.sum_ir += self.sign * value
-            h.n += 1
+            tau = p.deepen_tau_s if value > self._level else p.level_tau_s
+            self._level += (value - self._level) * min(1.0, dt / tau)
+            if abs(value - self._level) < 0.5 * p.fidget_deg:
+                h.sum_ir += self.sign * value
+                h.n += 1
 
     def _close(self, t_end: float) -> list[Hold]:
         h = self._open
@@ -113,6 +118,8 @@ class StretchTimer:
         return [hold]
 
     def finish(self, t: float) -> list[Hold]:
+        """End of a set: close the hold under way; the time until the next set does not count."""
+        self._prev_t, self._prev_counting = None, False
         if self._open is None:
             return []
         h = self._open

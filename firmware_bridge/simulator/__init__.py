@@ -1,14 +1,16 @@
-"""Ground-truth IMU simulator: hip IR exercise sessions (seated, prone, side-lying, 90/90) seen by a thigh
-and a shin IMU and optionally a sacrum IMU, with injectable compensations and the truth of it all."""
+"""Ground-truth IMU simulator: every exercise of the catalog (reps, range tests, stretches, 90/90
+transitions; seated, lying, floor sitting, kneeling postures) seen by a thigh and a shin IMU and optionally
+a sacrum IMU, with injectable compensations and the truth of it all."""
 
-from firmware_bridge.simulator.exercises import (
-    EXERCISES,
+from firmware_bridge.simulator.exercise_model import (
     Compensation,
     CompensationKind,
     ExerciseProfile,
+    MotionKind,
     TrueCompensation,
-    exercise_profile,
+    TrueFidget,
 )
+from firmware_bridge.simulator.exercises import EXERCISES, exercise_profile
 from firmware_bridge.simulator.generate import SimulatedSession, simulate_session, write_truth
 from firmware_bridge.simulator.imu_model import (
     EarthField,
@@ -29,6 +31,7 @@ from firmware_bridge.simulator.leg import (
 from firmware_bridge.simulator.postures import Posture, PostureSpec
 from firmware_bridge.simulator.script import (
     ExerciseScript,
+    IrCoupling,
     SeatedIrScript,
     TrueRep,
     TruthSeries,
@@ -44,10 +47,12 @@ __all__ = [
     "ExerciseProfile",
     "ExerciseScript",
     "ImuErrorModel",
+    "IrCoupling",
     "LegAngles",
     "LegGeometry",
     "LegState",
     "MagneticDisturbance",
+    "MotionKind",
     "PelvisPose",
     "Posture",
     "PostureSpec",
@@ -56,6 +61,7 @@ __all__ = [
     "SensorMount",
     "SimulatedSession",
     "TrueCompensation",
+    "TrueFidget",
     "TrueRep",
     "TruthSeries",
     "exercise_profile",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.simulator.exercises import SEATED_IR, Compensation, TrueCompensation, exercise_profile
+from firmware_bridge.simulator.exercise_model import Compensation, TrueCompensation, TrueFidget
+from firmware_bridge.simulator.exercises import SEATED_IR, exercise_profile
 from firmware_bridge.simulator.imu_model import (
     EarthField,
     FieldFunction,
@@ -86,6 +87,8 @@ class SimulatedSession:
     """True instants of the delivered samples, row for row with the recording's streams."""
     truth_compensations: list[TrueCompensation] = field(default_factory=list)
     """The injected compensations as they happened, in rep order."""
+    truth_fidgets: list[TrueFidget] = field(default_factory=list)
+    """Dips during stretch holds, in time order."""
 
     @property
     def exercise(self) -> str:
@@ -180,13 +183,15 @@ def simulate_session(
     exercise: str = EXERCISE_ID,
     compensations: Sequence[Compensation] = (),
     with_pelvis_sensor: bool = False,
+    sets: int = 1,
 ) -> SimulatedSession:
-    """Simulate a session of `exercise` (a catalog id, exercises.EXERCISES) with a thigh and a shin IMU.
+    """Simulate a session of `exercise` (a catalog id, profiles.EXERCISES) with a thigh and a shin IMU.
 
-    `reps` defaults to the exercise's usual count (seated-ir 8, prone-ir-test 3). `errors` defaults to the
-    realistic `ImuErrorModel()`; pass `ImuErrorModel.ideal()` for exact signals. `max_seconds` caps the
-    session length (fewer reps if needed, at least one when one fits). `compensations` are injected into
-    the reps they name (numbered from 1); `with_pelvis_sensor` adds a sacrum sensor (Segment.PELVIS).
+    `sets` sets of `reps` reps each; `reps` defaults to the exercise's usual count per set (seated-ir 8,
+    prone-ir-test 3, a stretch 1 hold). `errors` defaults to the realistic `ImuErrorModel()`; pass
+    `ImuErrorModel.ideal()` for exact signals. `max_seconds` caps the session length (fewer reps and sets
+    if needed, at least one rep when one fits). `compensations` are injected into the reps they name
+    (numbered from 1 across the sets); `with_pelvis_sensor` adds a sacrum sensor (Segment.PELVIS).
     """
     if rate_hz <= 0.0:
         raise ValueError(f"rate_hz must be positive, got {rate_hz}")
@@ -196,7 +201,8 @@ def simulate_session(
     seqs = np.random.SeedSequence(seed).spawn(len(_Streams))
     script = exercise_script(profile, np.random.default_rng(seqs[_Streams.SCRIPT]), reps=reps,
                              max_seconds=max_seconds, compensations=compensations,
-                             compensation_rng=np.random.default_rng(seqs[_Streams.COMPENSATIONS]))
+                             compensation_rng=np.random.default_rng(seqs[_Streams.COMPENSATIONS]),
+                             sets=sets, geometry=geometry)
     placement_rng = np.random.default_rng(seqs[_Streams.PLACEMENT])
     heading = float(placement_rng.uniform(0.0, 2.0 * np.pi))
     pelvis = script.posture.pelvis_pose(heading, side)
@@ -240,12 +246,13 @@ def simulate_session(
         recording=recording, truth_reps=list(script.reps), truth=truth, mounts=mounts, seed=seed,
         script=script, side=side, pelvis=pelvis, heading_rad=heading, geometry=geometry, errors=errors,
         sensor_errors=draws, true_sample_t=true_t, truth_compensations=list(script.compensations),
+        truth_fidgets=list(script.fidgets),
     )
 
 
 def write_truth(sim: SimulatedSession, folder: str | Path) -> None:
     """Write truth.csv (true joint angles), truth_pelvis.csv (pelvis motion) and truth.json (reps,
-    compensations, posture, mounts, seed, drawn errors) into folder."""
+    compensations, stretch fidgets, sets, posture, mounts, seed, drawn errors) into folder."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     np.savetxt(out / "truth.csv", sim.truth.as_matrix(), delimiter=",",
@@ -264,6 +271,8 @@ def write_truth(sim: SimulatedSession, folder: str | Path) -> None:
         "posture": asdict(sim.script.posture),
         "reps": [asdict(r) for r in sim.truth_reps],
         "compensations": [asdict(c) for c in sim.truth_compensations],
+        "fidgets": [asdict(f) for f in sim.truth_fidgets],
+        "sets": [{"start": a, "end": b} for a, b in sim.script.sets],
         "mounts": {
             seg.value: {"q_mount_wxyz": list(m.q_mount), "lever_arm_m": list(m.lever_arm_m),
                         "placement": m.placement}

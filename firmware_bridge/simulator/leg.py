@@ -147,6 +147,18 @@ def hip_rotation(angles: LegAngles, side: Side) -> np.ndarray:
     )
 
 
+def hip_angles_deg(q_hip: np.ndarray, side: Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flexion, adduction, IR) in deg of pelvis-to-thigh rotations (..., 4): the inverse of `hip_rotation`
+    for |adduction| < 90 deg."""
+    m = quat.to_matrix(np.asarray(q_hip, dtype=float))
+    # third column: Ry(-f) Rx(b) z = (-cos b sin f, -sin b, cos b cos f), b = s_add * adduction
+    b = np.arcsin(np.clip(-m[..., 1, 2], -1.0, 1.0))
+    f = np.arctan2(-m[..., 0, 2], m[..., 2, 2])
+    # second row: (cos b sin g, cos b cos g, -sin b)
+    g = np.arctan2(m[..., 1, 0], m[..., 1, 1])
+    return (np.rad2deg(f), np.rad2deg(b) * adduction_sign(side), np.rad2deg(g) * ir_sign(side))
+
+
 def knee_rotation(angles: LegAngles, side: Side) -> np.ndarray:
     """Thigh-to-shin rotation Ry(knee_flexion) * Rz(ir_sign * tibial_rotation), (..., 4)."""
     flex = np.deg2rad(angles.knee_flexion_deg)

@@ -14,7 +14,8 @@ inward, knee flexion 0 = straight). `hip_ir_rest_deg` is the hip's anatomical IR
 always relative to the calibration posture, so it is 0 there whatever the resting IR.
 
 Geometry check (femur 0.42 m, tibia 0.40 m, hip centres 0.18 m apart), for each posture below:
-- seated-ir: thigh horizontal forward on the chair, shin hanging vertical, foot below the knee.
+- seated-ir: thigh horizontal forward on the chair, shin hanging vertical, foot below the knee. The
+  band exercise, the seated IR test and the figure-four and pigeon stretches calibrate here too.
 - prone-ir-test: face down on a treatment table, thighs on the table, knee bent 90 so the shin points
   straight up; IR lets the foot fall outward (the clinical prone IR test, norm about 45 deg).
 - side-lying-ir: lying on the side opposite the instrumented leg (instrumented leg on top), hips flexed
@@ -27,7 +28,30 @@ Geometry check (femur 0.42 m, tibia 0.40 m, hip centres 0.18 m apart), for each 
   the front-leg buttock and the pelvis is tilted 24-28 deg in the frontal plane (instrumented side up).
   Then the femur runs 10-20 deg below horizontal, out to the side and a little forward, the knee centre
   5-12 cm above the floor, and the shin lies within about 10 deg of horizontal pointing backward, with the
-  foot beside the buttock; more IR lifts the back foot off the floor.
+  foot beside the buttock; more IR lifts the back foot off the floor. The 90/90 stretch and the 90/90
+  transitions start here too.
+- supine hook-lying (supine-ir-stretch): on the back on a mat, hip flexion 40-50, knee 88-95, foot flat
+  (ankle 4-18 cm above the floor, knee 37-42 cm up, shin 38-55 deg below horizontal). The hinge is
+  horizontal, the thigh's and shin's anterior axes point about half up. The knee falls in with the foot
+  planted (`IrCoupling`).
+- supine feet on a wall (wall-ir-stretch): on the back, hips and knees 85-95, thigh within 5 deg of
+  vertical, shin within 10 deg of horizontal toward the wall (ankle 45-59 cm up the wall), so the thigh's
+  long axis points down (distal end up) and the shin's front faces up. The knee falls in, the foot stays
+  on the wall (`IrCoupling`).
+- floor sitting, knees bent (sitting-knee-drop): on the floor leaning back on the hands, pelvis tipped
+  back 18-22 deg, hip flexion 111-115, abduction 15-25, knee 86-92: the thigh rises 35-45 deg toward a
+  knee 34-40 cm up, the foot is flat (ankle 2-14 cm up) and 10-19 cm further out than the hip. The
+  inner side of thigh and shin partly faces up. The knee falls inward with the foot planted
+  (`IrCoupling`).
+- floor sitting, leg straight (straight-leg-roll): pelvis upright on the floor, hip flexion 86-90 (the
+  thigh slopes down to the knee by at most 4 deg, the shin by at most 8), knee 0-4: the whole leg lies
+  along the floor (knee centre 7-10 cm up), its front facing up, hinge horizontal. IR rolls the leg about
+  its long axis; the calibration "swings" are heel slides (the knee bends, the hip flexes along by about
+  half as much, so the heel stays on the floor and the thigh turns about the hinge too).
+- kneeling on a chair (swivel-chair-ir): standing on the other leg, pelvis upright, hip flexion -2..3
+  (thigh within 3 deg of vertical), knee 86-94, knee centre 50 cm up on a 45 cm seat, shin within 7 deg of
+  horizontal on the seat pointing back, its front facing down. IR swings the foot outward in the
+  horizontal plane (the seat turns with it); the calibration swings lift the foot off the seat.
 """
 
 from __future__ import annotations
@@ -167,4 +191,47 @@ NINETY_NINETY_BACK_LEG = PostureSpec(
     pelvis_pivot_m=(-0.03, -0.06, -0.09),
     hip_flexion_deg=Span(32.0, 38.0), hip_adduction_deg=Span(-44.0, -40.0), hip_ir_rest_deg=Span(25.0, 30.0),
     knee_flexion_deg=Span.fixed(90.0),
+)
+
+SUPINE_HOOK_LYING = PostureSpec(
+    name="supine hook-lying",
+    # on the back on a mat; the pelvis rolls about the other side's buttock
+    pelvis_roll_deg=Span.fixed(0.0), pelvis_pitch_deg=Span.fixed(-90.0), pelvis_height_m=0.10,
+    pelvis_pivot_m=(-0.10, -0.09, 0.0),
+    hip_flexion_deg=Span(40.0, 50.0), hip_adduction_deg=Span.fixed(0.0), hip_ir_rest_deg=Span.fixed(0.0),
+    knee_flexion_deg=Span(88.0, 95.0),
+)
+
+SUPINE_FEET_ON_WALL = PostureSpec(
+    name="supine feet on wall",
+    pelvis_roll_deg=Span.fixed(0.0), pelvis_pitch_deg=Span.fixed(-90.0), pelvis_height_m=0.10,
+    pelvis_pivot_m=(-0.10, -0.09, 0.0),
+    hip_flexion_deg=Span(85.0, 95.0), hip_adduction_deg=Span.fixed(0.0), hip_ir_rest_deg=Span.fixed(0.0),
+    knee_flexion_deg=Span(85.0, 95.0),
+)
+
+FLOOR_SITTING_KNEES_BENT = PostureSpec(
+    name="floor sitting, knees bent",
+    # leaning back on the hands; turns about the other sit bone
+    pelvis_roll_deg=Span.fixed(0.0), pelvis_pitch_deg=Span(-22.0, -18.0), pelvis_height_m=0.10,
+    pelvis_pivot_m=(-0.03, -0.06, -0.09),
+    hip_flexion_deg=Span(111.0, 115.0), hip_adduction_deg=Span(-25.0, -15.0), hip_ir_rest_deg=Span.fixed(0.0),
+    knee_flexion_deg=Span(86.0, 92.0),
+)
+
+FLOOR_SITTING_LEG_STRAIGHT = PostureSpec(
+    name="floor sitting, leg straight",
+    pelvis_roll_deg=Span.fixed(0.0), pelvis_pitch_deg=Span.fixed(0.0), pelvis_height_m=0.10,
+    pelvis_pivot_m=(-0.03, -0.06, -0.09),
+    hip_flexion_deg=Span(86.0, 90.0), hip_adduction_deg=Span.fixed(0.0), hip_ir_rest_deg=Span.fixed(0.0),
+    knee_flexion_deg=Span(0.0, 4.0),
+)
+
+KNEELING_ON_CHAIR = PostureSpec(
+    name="kneeling on a chair",
+    # standing on the other leg, which the pelvis turns about
+    pelvis_roll_deg=Span.fixed(0.0), pelvis_pitch_deg=Span.fixed(0.0), pelvis_height_m=0.92,
+    pelvis_pivot_m=(0.0, -0.09, 0.0),
+    hip_flexion_deg=Span(-2.0, 3.0), hip_adduction_deg=Span.fixed(0.0), hip_ir_rest_deg=Span.fixed(0.0),
+    knee_flexion_deg=Span(86.0, 94.0),
 )
