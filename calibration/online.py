@@ -48,6 +48,8 @@ class OnlineAlignmentParams:
     min_axis_horizontal: float = 0.5
     """An axis used to line up the headings must be at least this far from vertical (horizontal share
     of the unit vector)."""
+    heading_weight_span: float = 0.3
+    """An axis counts fully once its horizontal share is this much above the minimum (less: in part)."""
     axis_min_turn_deg: float = 4.0
     """Once the shin has turned this far from its calibration orientation about any axis but the knee
     hinge, the femur has rotated and both sensors' rotations are evidence for the long axes, deg."""
@@ -116,6 +118,11 @@ class OnlineAlignment:
         self._next_refit = self.params.axis_first_fit
         self._heading_reset = False
 
+    @property
+    def thigh_axis_known(self) -> bool:
+        """False while the thigh's long axis is still the calibration's guess (hinge-up postures)."""
+        return not self._thigh_pending or self.axis_refits > 0
+
     # --- relative heading -----------------------------------------------------------------
     def track_heading(self, thigh_seg_own: np.ndarray, shin_seg: np.ndarray) -> np.ndarray:
         """Relative heading (rad) per paired sample, updating the smoothed estimate.
@@ -127,15 +134,21 @@ class OnlineAlignment:
         h_shin = Q.rotate(shin_seg, LEFT_AXIS)
         horiz = np.minimum(np.hypot(h_thigh[:, 0], h_thigh[:, 1]), np.hypot(h_shin[:, 0], h_shin[:, 1]))
         raw = np.arctan2(h_shin[:, 1], h_shin[:, 0]) - np.arctan2(h_thigh[:, 1], h_thigh[:, 0])
-        usable = horiz >= self.params.min_axis_horizontal
-        gain = 1.0 - np.exp(-1.0 / (self.rate_hz * self.params.heading_tau_s))
+        # just past the threshold the heading of a near-vertical axis is poorly conditioned: weigh it in
+        # gradually, and restart from a single sample only where it is well conditioned
+        p = self.params
+        weight = np.clip((horiz - p.min_axis_horizontal) / p.heading_weight_span, 0.0, 1.0)
+        gain = 1.0 - np.exp(-1.0 / (self.rate_hz * p.heading_tau_s))
         out = np.empty(len(raw))
         est = self.relative_heading_rad
-        for i, (r, ok) in enumerate(zip(raw.tolist(), usable.tolist(), strict=True)):
-            if ok:
+        for i, (r, w) in enumerate(zip(raw.tolist(), weight.tolist(), strict=True)):
+            if w > 0.0:
                 step = (r - est + np.pi) % (2.0 * np.pi) - np.pi
-                est += step if self._heading_reset else gain * step
-                self._heading_reset = False
+                if self._heading_reset and w >= 1.0:
+                    est += step
+                    self._heading_reset = False
+                else:
+                    est += gain * w * step
             out[i] = est
         self.relative_heading_rad = est
         return out

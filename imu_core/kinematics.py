@@ -16,6 +16,8 @@ from imu_core.frames import SegmentAxis, Side, axis_vector, ir_sign
 
 _Y = axis_vector(SegmentAxis.LEFT)
 _Z = axis_vector(SegmentAxis.PROXIMAL)
+LONG_AXIS = _Z
+"""A segment's long axis (proximal), segment coordinates."""
 
 
 def segment_orientation(sensor_quat: np.ndarray, mount: np.ndarray,

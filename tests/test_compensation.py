@@ -275,16 +275,16 @@ def test_too_fast_rise_is_flagged_with_its_rep_number() -> None:
 
 
 def test_too_fast_follows_the_exercise_threshold() -> None:
-    """The same rise (1.1 s of movement, about 0.7 s measured) is fine for seated-ir (min_rise_s 0.6) but
-    too fast with the band (0.8)."""
+    """The same 0.85 s rise (0.43 s from 10 % to 90 %) is fine for seated-ir (min_rise_s 0.35) but too fast
+    with the band (0.5)."""
     band = get_exercise("seated-ir-band")
-    assert band.compensation.min_rise_s == pytest.approx(0.8)
-    ir_p, _ = reps_profile([(25.0, 1.1, 2.0, 1.5)])
+    assert band.compensation.min_rise_s == pytest.approx(0.5)
+    ir_p, _ = reps_profile([(25.0, 0.85, 2.0, 1.5)])
     t = timeline(ir_p.now)
     plain, _ = run(SEATED_IR, t, ir_p.at(t))
     banded, _ = run(band, t, ir_p.at(t))
-    rise = plain.records[0].timing()[0]
-    assert PARAMS.min_rise_s < rise < band.compensation.min_rise_s
+    rise_10_90 = 0.506 * 0.85
+    assert PARAMS.min_rise_s < rise_10_90 < band.compensation.min_rise_s
     assert plain.compensations == []
     assert kinds(banded.compensations) == [("too_fast", 1)]
 

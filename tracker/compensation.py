@@ -6,8 +6,9 @@ deviation must exceed its threshold for `min_duration_s` to count; it lasts unti
 `release_fraction` of the threshold or the movement ends. Onset is the moment it first exceeded the
 threshold. Fed one output instant at a time, like the rep counter, so live and offline agree.
 
-`too_fast` is judged once a rep's rise is known: the rise (from leaving rest to the start of the
-end-range hold, or to the peak if none) shorter than `min_rise_s`.
+`too_fast` is judged once a rep's rise is known: the time from 10 % to 90 % of the rep's range shorter
+than `min_rise_s`. (Judged between those two levels, a rep's tempo does not depend on how its start and
+end are defined, nor on the size of the range.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tracker.analysis import Compensation, Hold, Rep
+from tracker.analysis import Compensation, Rep
 from tracker.exercise_model import Check, CompensationParams
 
 ANGLE_CHECKS = (Check.THIGH_DRIFT, Check.KNEE_FLEXION_CHANGE, Check.PELVIS_MOTION)
@@ -29,7 +30,29 @@ class _Watch:
     over_since: float | None = None
     onset: float | None = None
     """Set while the compensation is confirmed and active."""
+    last: float = math.nan
     reported: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThighPose:
+    quat: tuple[float, float, float, float]
+    """The thigh sensor's orientation (wxyz, sensor to its filter's frame)."""
+    long_axis: tuple[float, float, float]
+    """The thigh's long axis in the sensor's axes (unit)."""
+    alignment_epoch: int = 0
+    """Counts the refits of the sensors' alignment: when it changes, angle readings may jump without any
+    motion, and the checks carry their deviation across the jump."""
+    axis_known: bool = True
+    """False while the long axis is still a guess (before the first fit in some postures)."""
+
+
+def _rotate(q: tuple[float, float, float, float], v: tuple[float, float, float]) -> tuple[float, float, float]:
+    w, x, y, z = q
+    vx, vy, vz = v
+    # t = 2 q_vec x v; v' = v + w t + q_vec x t
+    tx, ty, tz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +76,8 @@ class CompensationDetector:
     _movement: list[Compensation] = field(default_factory=list)
     """Compensations of the movement under way (rep not final)."""
     _prev_t: float | None = None
+    _rest_quat: tuple[float, float, float, float] | None = None
+    _epoch: int = 0
 
     def __post_init__(self) -> None:
         thresholds = {Check.THIGH_DRIFT: self.params.thigh_drift_deg,
@@ -65,24 +90,39 @@ class CompensationDetector:
         return [w.check for w in self._watches if w.onset is not None]
 
     def update(self, t: float, values: tuple[float, float, float], moving: bool,
-               rep_no: int) -> list[CompensationChange]:
+               rep_no: int, thigh: ThighPose | None = None) -> list[CompensationChange]:
         """values: (thigh_drift_deg, knee_flexion_deg, pelvis_motion_deg) at t (NaN where unknown);
-        moving: the rep counter is in a movement; rep_no: the number that movement gets if it counts."""
+        moving: the rep counter is in a movement; rep_no: the number that movement gets if it counts;
+        thigh: the thigh sensor's orientation and long axis, with which the thigh drift check compares
+        the long axis's direction now with its direction at rest (rather than the size of
+        thigh_drift_deg), in the thigh sensor's own frame (no thigh-to-shin heading involved)."""
         dt = 0.0 if self._prev_t is None else max(0.0, t - self._prev_t)
         self._prev_t = t
         changes: list[CompensationChange] = []
         p = self.params
+        realigned = thigh is not None and thigh.alignment_epoch != self._epoch
+        if thigh is not None:
+            self._epoch = thigh.alignment_epoch
         for w in self._watches:
-            v = values[ANGLE_CHECKS.index(w.check)]
-            if math.isnan(v):
-                continue
-            if not moving:
-                if math.isnan(w.baseline):
-                    w.baseline = v
-                else:
-                    w.baseline += (v - w.baseline) * min(1.0, dt / self.rest_tau_s)
-                continue
-            deviation = abs(v - w.baseline)
+            if w.check is Check.THIGH_DRIFT and thigh is not None:
+                deviation = self._axis_deviation(thigh, moving, dt) if thigh.axis_known else None
+                if deviation is None:
+                    w.over_since = None
+                    continue
+            else:
+                v = values[ANGLE_CHECKS.index(w.check)]
+                if math.isnan(v):
+                    continue
+                if realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
+                    w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
+                w.last = v
+                if not moving:
+                    if math.isnan(w.baseline):
+                        w.baseline = v
+                    else:
+                        w.baseline += (v - w.baseline) * min(1.0, dt / self.rest_tau_s)
+                    continue
+                deviation = abs(v - w.baseline)
             if w.onset is None:
                 if deviation > w.threshold_deg:
                     if w.over_since is None:
@@ -97,6 +137,29 @@ class CompensationDetector:
                 changes.append(self._end(w, t, rep_no))
         return changes
 
+    def _axis_deviation(self, thigh: ThighPose, moving: bool, dt: float) -> float | None:
+        """Angle the thigh's long axis has turned since rest, deg; None while at rest (the resting
+        orientation follows then). Both directions use the current long axis, so a refit of the
+        sensor's mount during a rep changes nothing."""
+        q = thigh.quat
+        if not moving:
+            base = self._rest_quat
+            if base is None or sum(a * b for a, b in zip(q, base, strict=True)) < 0.0:
+                self._rest_quat = q if base is None else tuple(-a for a in q)  # type: ignore[assignment]
+                base = self._rest_quat
+            assert base is not None
+            k = min(1.0, dt / self.rest_tau_s)
+            w, x, y, z = (b + (a - b) * k for a, b in zip(q, base, strict=True))
+            n = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
+            self._rest_quat = (w / n, x / n, y / n, z / n)
+            return None
+        if self._rest_quat is None:
+            return None
+        now = _rotate(q, thigh.long_axis)
+        then = _rotate(self._rest_quat, thigh.long_axis)
+        dot = now[0] * then[0] + now[1] * then[1] + now[2] * then[2]
+        return math.degrees(math.acos(max(-1.0, min(1.0, dot))))
+
     def _end(self, w: _Watch, t: float, rep_no: int | None) -> CompensationChange:
         assert w.onset is not None
         comp = Compensation(w.check.value, w.onset, t, rep_no)
@@ -104,19 +167,19 @@ class CompensationDetector:
         w.onset, w.over_since = None, None
         return CompensationChange(False, comp)
 
-    def movement_over(self, t: float, rep: Rep | None, rep_no: int, hold: Hold | None) -> list[CompensationChange]:
+    def movement_over(self, t: float, rep: Rep | None, rep_no: int,
+                      rise_10_90_s: float | None) -> list[CompensationChange]:
         """The rep counter closed a movement at t: end what is active, judge the tempo, and give every
         compensation of the movement its rep (None if the movement did not count)."""
         number = rep_no if rep is not None else None
         changes = [self._end(w, t, number) for w in self._watches if w.onset is not None]
         for w in self._watches:
             w.over_since = None
-        if rep is not None and Check.TOO_FAST in self.checks:
-            rise_end = hold.start if hold is not None and rep.start <= hold.start <= rep.end else rep.peak
-            if rise_end - rep.start < self.params.min_rise_s:
-                comp = Compensation(Check.TOO_FAST.value, rep.start, rise_end, number)
-                self._movement.append(comp)
-                changes.append(CompensationChange(True, comp))
+        if (rep is not None and Check.TOO_FAST in self.checks and rise_10_90_s is not None
+                and rise_10_90_s < self.params.min_rise_s):
+            comp = Compensation(Check.TOO_FAST.value, rep.start, rep.peak, number)
+            self._movement.append(comp)
+            changes.append(CompensationChange(True, comp))
         for c in self._movement:
             self.found.append(Compensation(c.kind, c.start, c.end, number))
         self._movement = []

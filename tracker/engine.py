@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.analysis import Compensation, Hold, Rep
-from tracker.compensation import CompensationChange, CompensationDetector
+from tracker.compensation import CompensationChange, CompensationDetector, ThighPose
 from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.reps import RepCounter, RepEvent, RepParams
 from tracker.stretch import StretchParams, StretchTimer
@@ -112,8 +112,8 @@ class ExerciseEngine:
         return events
 
     def update(self, t: float, hip_ir_deg: float, knee_flexion_deg: float, thigh_drift_deg: float,
-               pelvis_motion_deg: float) -> list[RepEvent]:
-        """One output instant inside a set."""
+               pelvis_motion_deg: float, thigh: ThighPose | None = None) -> list[RepEvent]:
+        """One output instant inside a set (thigh: see CompensationDetector.update)."""
         s = self.sets[-1]
         if not hip_ir_deg <= s.max_ir_deg:  # also replaces NaN
             s.max_ir_deg = hip_ir_deg
@@ -124,7 +124,7 @@ class ExerciseEngine:
         if not moving and hip_ir_deg > self._rest_max_ir:
             self._rest_max_ir = hip_ir_deg
         changes = self.detector.update(t, (thigh_drift_deg, knee_flexion_deg, pelvis_motion_deg), moving,
-                                       counter.current_rep_no)
+                                       counter.current_rep_no, thigh)
         events = [self._change_event(c) for c in changes]
         paused = bool(self.detector.active)
         if self.stretch is not None:
@@ -151,7 +151,7 @@ class ExerciseEngine:
                 hold_s = (rep.hold_s if self.stretch is None
                           else self.stretch.time_at_target_s - self._stretch_at_start)
                 rep = Rep(rep.start, rep.peak, rep.end, self.direction * rep.peak_ir_deg, hold_s)
-                changes = self.detector.movement_over(t, rep, ev.rep_no, ev.hold)
+                changes = self.detector.movement_over(t, rep, ev.rep_no, ev.rise_10_90_s)
                 out += [self._change_event(c) for c in changes]
                 kinds = sorted({c.kind for c in self.detector.found if c.rep == ev.rep_no})
                 self.records.append(RepRecord(ev.rep_no, self.current_set, rep, ev.hold, kinds))
@@ -178,6 +178,16 @@ class ExerciseEngine:
         if self.stretch is not None:
             return list(self.stretch.holds)
         return [r.hold for r in self.records if r.hold is not None and r.hold.end - r.hold.start > 0]
+
+    @property
+    def result_max_ir_deg(self) -> float:
+        """The session's largest IR. A ROM test's is its largest clean excursion: one where the pelvis
+        moved, the thigh drifted or the knee changed does not test the hip alone (if every excursion
+        had a compensation, the largest of them)."""
+        if self.exercise.kind is ExerciseKind.ROM_TEST and self.records:
+            clean = [r.rep.peak_ir_deg for r in self.records if r.clean]
+            return max(clean) if clean else max(r.rep.peak_ir_deg for r in self.records)
+        return self.max_ir_deg
 
     @property
     def compensations(self) -> list[Compensation]:
@@ -226,8 +236,9 @@ class ExerciseEngine:
                                         for h in self.stretch.holds]}
         if ex.kind is ExerciseKind.ROM_TEST:
             peaks = [rec.rep.peak_ir_deg for rec in self.records]
-            out["rom_test"] = {"max_ir_deg": r(max(peaks), 2) if peaks else None,
+            out["rom_test"] = {"max_ir_deg": r(self.result_max_ir_deg, 2) if peaks else None,
                                "excursions_deg": [r(p, 2) for p in peaks],
+                               "excursions_with_compensation": [rec.number for rec in self.records if not rec.clean],
                                "spread_deg": r(max(peaks) - min(peaks), 2) if peaks else None,
                                "uncertainty_deg": ROM_UNCERTAINTY_DEG,
                                "norm_deg": list(ex.norm_deg) if ex.norm_deg else None}

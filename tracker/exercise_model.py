@@ -104,10 +104,9 @@ class CompensationParams:
     """A deviation must last this long to count, s."""
     release_fraction: float = 0.6
     """It is over once back under this fraction of its threshold (hysteresis)."""
-    min_rise_s: float = 0.6
-    """A rep whose rise (from leaving the resting level to the start of the end-range hold) is shorter
-    is too fast, s. Both ends are measured where the movement is already under way (1.5 deg off rest,
-    1 deg short of the plateau), so a smooth 1.2 s rise measures about 0.85 s."""
+    min_rise_s: float = 0.35
+    """A rep whose rise took less than this from 10 % to 90 % of its range is too fast, s. (A smooth rise
+    spends about half its duration between those levels: 0.35 s flags rises shorter than about 0.7 s.)"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ SEATED_IR_BAND = Exercise(
     posture=SEATED,
     prescription=Prescription(sets=3, reps=8, hold_s=(2.0, 5.0), rest_s=60.0, band_level="light"),
     default_target_deg=25.0,
-    compensation=CompensationParams(min_rise_s=0.8),
+    compensation=CompensationParams(min_rise_s=0.5),
     instructions=(
         "Sit on a tall chair, feet off the floor, a band around both ankles.",
         "Move the foot out against the band, slowly; hold at the end, then come back under control.",

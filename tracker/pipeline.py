@@ -30,6 +30,7 @@ from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
 from tracker.analysis import AnalysisResult
+from tracker.compensation import ThighPose
 from tracker.engine import ExerciseEngine
 from tracker.exercise_model import Exercise
 from tracker.reps import RepCounter, RepEvent
@@ -239,6 +240,8 @@ class SessionPipeline:
             pelvis[ok] = np.degrees(Q.angle(Q.multiply(Q.conjugate(self._pelvis_reference), pq[ok])))
         evidence = align.evidence_mask(shin_q) if self._in_exercise else np.zeros(len(t), dtype=bool)
         parts: list[JointAngles] = []
+        axes: list[np.ndarray] = []
+        epochs: list[np.ndarray] = []
         start = 0
         while start < len(t):
             due = align.samples_until_refit(evidence[start:])
@@ -253,15 +256,22 @@ class SessionPipeline:
             ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
+            axes.append(np.broadcast_to(Q.rotate(Q.conjugate(align.thigh_mount), K.LONG_AXIS), (end - start, 3)))
+            epochs.append(np.full(end - start, align.axis_refits if align.thigh_axis_known else -1))
             align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
             start = end
         angles = JointAngles.concat(parts)
-        self._count(angles, events)
+        self._count(angles, events, thigh_q, np.concatenate(axes) if axes else np.zeros((0, 3)),
+                    np.concatenate(epochs) if epochs else np.zeros(0, dtype=int))
         return angles
 
-    def _count(self, angles: JointAngles, events: list[RepEvent]) -> None:
+    def _count(self, angles: JointAngles, events: list[RepEvent], thigh_quat: np.ndarray,
+               thigh_axis: np.ndarray, epoch: np.ndarray) -> None:
+        """Feed the exercise engine; thigh_quat (N, 4): the thigh filter's orientation at each instant,
+        thigh_axis (N, 3): the thigh's long axis in sensor axes (the mount current at that instant),
+        epoch (N,): refits of the alignment so far (-1 while the thigh's long axis is a guess)."""
         self.latest = (float(angles.t[-1]), float(angles.hip_ir_deg[-1]),
                        float(angles.knee_flexion_deg[-1]), float(angles.thigh_drift_deg[-1]))
         self._last_t = float(angles.t[-1])
@@ -271,10 +281,11 @@ class SessionPipeline:
         if not sel.any():
             return
         update = self.engine.update
-        for row in zip(angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(),
-                       angles.knee_flexion_deg[sel].tolist(), angles.thigh_drift_deg[sel].tolist(),
-                       angles.pelvis_motion_deg[sel].tolist(), strict=True):
-            events.extend(update(*row))
+        for t, ir, knee, drift, pelvis, q, axis, ep in zip(
+                angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(), angles.knee_flexion_deg[sel].tolist(),
+                angles.thigh_drift_deg[sel].tolist(), angles.pelvis_motion_deg[sel].tolist(),
+                thigh_quat[sel].tolist(), thigh_axis[sel].tolist(), epoch[sel].tolist(), strict=True):
+            events.extend(update(t, ir, knee, drift, pelvis, ThighPose(tuple(q), tuple(axis), ep, ep >= 0)))
 
     # --- end ------------------------------------------------------------------------------
     def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:
@@ -300,7 +311,7 @@ class SessionPipeline:
         result = AnalysisResult(
             exercise=self.exercise.id,
             side=self.side.value,
-            max_ir_deg=self.max_ir_deg,
+            max_ir_deg=self.engine.result_max_ir_deg,
             reps=self.engine.reps,
             holds=self.engine.holds,
             compensations=self.engine.compensations,

@@ -4,7 +4,9 @@ Fed one output instant at a time, it follows each movement out of rest, its peak
 and the return, and reports what happened as events. The same object serves the live view and the
 offline analysis, so both find the same reps.
 
-A rep counts once the angle passes `count_deg`; it is over when the angle is back under `rest_deg`.
+A rep counts once the angle passes `count_deg`; it is over when the angle is back under `rest_deg`; both
+are measured from the resting level (a running average while at rest), so a slow drift of the reading
+over minutes neither merges reps nor makes them.
 Its start and end are the moments the angle left and regained the resting level (the angle's level at
 rest plus `quiet_margin_deg`), so they mark the movement itself rather than a threshold crossing.
 
@@ -46,8 +48,8 @@ class RepParams:
     hold_tolerance_deg: float = 1.0
     """A hold lasts while the angle is within this of the hold's mean level (or twice the hold's own
     standard deviation, if larger: a slow drift or tremor during a long hold), deg."""
-    min_hold_s: float = 0.5
-    """Shorter plateaus are not counted as holds, s."""
+    min_hold_s: float = 0.2
+    """Shorter plateaus (time within the tolerance band) are not counted as holds, s."""
     quiet_margin_deg: float = 1.5
     """Within this of the resting level the leg counts as back at rest, deg."""
     rest_level_tau_s: float = 1.0
@@ -106,6 +108,9 @@ class RepEvent:
     hold: Hold | None = None
     compensation: Compensation | None = None
     message: str = ""
+    rise_10_90_s: float | None = None
+    """rep_completed: time the rise took from 10 % to 90 % of the rep's range, s (the tempo measure that
+    does not depend on where the movement is said to start or end)."""
 
 
 @dataclass(slots=True)
@@ -199,10 +204,12 @@ class RepCounter:
         self._prev_t = t
         events: list[RepEvent] = []
         quiet = angle_deg <= self._rest_level_deg + p.quiet_margin_deg
+        rel = angle_deg - self._rest_level_deg  # thresholds ride on the resting level: slow drift is not a rep
         cur = self._cur
-        if angle_deg <= p.rest_deg:
+        if rel <= p.rest_deg:
             if cur is None:
-                self._rest_level_deg += (angle_deg - self._rest_level_deg) * min(1.0, dt / p.rest_level_tau_s)
+                if abs(speed) < p.hold_min_speed_deg_s:  # settled: a slow drift is followed, a wobble is not
+                    self._rest_level_deg += (angle_deg - self._rest_level_deg) * min(1.0, dt / p.rest_level_tau_s)
                 if quiet:
                     self._last_quiet_t = t
                 self.phase = RepPhase.REST
@@ -226,13 +233,13 @@ class RepCounter:
         cur.trace_paused.append(paused)
         if angle_deg > cur.peak_deg:
             cur.peak_deg, cur.peak_t = angle_deg, t
-        if not cur.counted and angle_deg >= p.count_deg:
+        if not cur.counted and rel >= p.count_deg:
             cur.counted = True
             events.append(RepEvent("rep_started", cur.start, len(self.reps) + 1))
         threshold = max(p.hold_min_speed_deg_s, p.hold_speed_fraction * cur.top_rise_speed)
         if self.phase is RepPhase.RISING:
             cur.top_rise_speed = max(cur.top_rise_speed, speed)
-            if cur.counted and speed < threshold and angle_deg >= 0.5 * cur.peak_deg:
+            if cur.counted and speed < threshold and rel >= 0.5 * (cur.peak_deg - self._rest_level_deg):
                 self.phase = RepPhase.HOLDING
                 cur.hold_start, cur.hold_max, cur.hold_sum, cur.hold_n = t, angle_deg, 0.0, 0
                 cur.hold_counted_s, cur.hold_sq = 0.0, 0.0
@@ -248,7 +255,7 @@ class RepCounter:
                 cur.hold_n += 1
                 if not paused:
                     cur.hold_counted_s += dt
-        elif self.phase is RepPhase.RETURNING and speed > threshold and angle_deg > p.count_deg:
+        elif self.phase is RepPhase.RETURNING and speed > threshold and rel > p.count_deg:
             # rose again without coming back to rest: keep it one rep, allow another hold
             self.phase = RepPhase.RISING
         return events
@@ -256,10 +263,11 @@ class RepCounter:
     def _end_hold(self, t: float) -> list[RepEvent]:
         cur = self._cur
         assert cur is not None and cur.hold_start is not None
-        duration = t - cur.hold_start
-        if duration < self.params.min_hold_s or cur.hold_n == 0:
+        if cur.hold_n == 0:
             return []
         hold, counted_s = self._banded_hold(cur)
+        if hold.end - hold.start < self.params.min_hold_s:
+            return []
         # the longest plateau of the rep is its hold
         if cur.hold is None or (hold.end - hold.start) > (cur.hold.end - cur.hold.start):
             cur.hold = hold
@@ -301,8 +309,23 @@ class RepCounter:
         self.reps.append(rep)
         if cur.hold is not None:
             self.holds.append(cur.hold)
-        events.append(RepEvent("rep_completed", t, len(self.reps), rep=rep, hold=cur.hold))
+        events.append(RepEvent("rep_completed", t, len(self.reps), rep=rep, hold=cur.hold,
+                               rise_10_90_s=self._rise_10_90(cur)))
         return events
+
+    def _rise_10_90(self, cur: _Current) -> float | None:
+        base = self._rest_level_deg
+        span = cur.peak_deg - base
+        t10 = t90 = None
+        for tt, a in zip(cur.trace_t, cur.trace_angle, strict=True):
+            if tt > cur.peak_t:
+                break
+            if t10 is None and a >= base + 0.1 * span:
+                t10 = tt
+            if a >= base + 0.9 * span:
+                t90 = tt
+                break
+        return None if t10 is None or t90 is None else t90 - t10
 
     def finish(self, t: float) -> list[RepEvent]:
         """End of the exercise: close a rep still under way (it counts if it passed count_deg)."""
