@@ -11,8 +11,9 @@ What the still phase and the knee swings cannot pin down is learned while the pe
 - Long axes. Hip rotation turns the femur, and with it the shin, about the femur's long axis. So once
   the shin has turned away from its calibration orientation about anything but the knee hinge, the
   thigh's rotation since calibration is about the thigh's long axis, and the shin's about the femur's
-  axis seen from the shin. (Rotation since calibration rather than angular rate: it builds up to the
-  full IR range, while soft-tissue jiggle of the thigh sensor stays a fraction of a degree.) The thigh's long
+  axis seen from the shin. (Rotation since the leg was last at rest rather than angular rate: it builds
+  up to the full IR range, while soft-tissue jiggle of the thigh sensor stays a fraction of a degree; and
+  rather than since calibration: the filters' heading drift over a session would tilt the axis.) The thigh's long
   axis is always learned this way (its heading at calibration was only assumed); the shin's where the
   start posture puts the hinge near vertical. The sign: the exercise says which way it turns the hip
   (`rotation_sign`: +1 for internal rotation reps, -1 for stretches held in external rotation and for
@@ -57,6 +58,9 @@ class OnlineAlignmentParams:
     """First fit of the long axes after this many evidence samples (the first rep's rise)."""
     axis_refit_every: int = 100
     """Then refit after this many more evidence samples."""
+    axis_max_off_deg: float = 4.0
+    """After the first fit, a sample whose rotation since calibration is this far off the fitted axis is
+    not taken as evidence (a compensation moved the segment), deg."""
     axis_min_ratio: float = 6.0
     """Rotation about the main axis must be this much stronger than about the next (eigenvalue ratio),
     or the motion is not a rotation about the femur and the fit is skipped."""
@@ -71,11 +75,33 @@ class _AxisEvidence:
         self.sign = sign
         self.scatter = np.zeros((3, 3))
         self.turned = np.zeros(3)
+        self.reference = still_quat
+        """Orientation the rotation of the next evidence is measured from."""
+        self.current: np.ndarray | None = None
+        """The axis of the latest fit: samples far off it are not hip rotation (a thigh drifting, the
+        pelvis rolling) and are left out."""
 
-    def add(self, quat: np.ndarray) -> None:
-        turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(self.still_quat), quat))
+    def add(self, quat: np.ndarray, evidence: np.ndarray, max_off_axis_rad: float) -> None:
+        """quat: (N, 4) filter orientations in time order; evidence: which of them are hip rotation.
+
+        Each is measured from the last orientation before it that was not evidence (the leg at rest
+        before the rep), not from calibration: within one rep the filter's heading drift is nil, over a
+        session it is degrees, and it would tilt the axis."""
+        n = len(quat)
+        last_rest = np.maximum.accumulate(np.where(~evidence, np.arange(n), -1))
+        refs = np.where((last_rest >= 0)[:, None], quat[np.maximum(last_rest, 0)], self.reference)
+        rest_idx = np.flatnonzero(~evidence)
+        if len(rest_idx):
+            self.reference = quat[rest_idx[-1]]
+        if not evidence.any():
+            return
+        turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(refs[evidence]), quat[evidence]))
         if self.known is not None:
             turned = turned - (turned @ self.known)[:, None] * self.known
+        if self.current is not None:
+            along = turned @ self.current
+            off = np.linalg.norm(turned - along[:, None] * self.current, axis=1)
+            turned = turned[off <= max_off_axis_rad]
         self.scatter += turned.T @ turned
         self.turned += turned.sum(axis=0)
 
@@ -84,7 +110,8 @@ class _AxisEvidence:
         if evals[-1] <= 0 or evals[-1] < min_ratio * max(evals[-2], 1e-12):
             return None
         axis = evecs[:, -1]
-        return axis if axis @ self.turned * self.sign >= 0 else -axis
+        self.current = axis if axis @ self.turned * self.sign >= 0 else -axis
+        return self.current
 
 
 class OnlineAlignment:
@@ -169,11 +196,10 @@ class OnlineAlignment:
 
     def observe(self, thigh_quat: np.ndarray, shin_quat: np.ndarray, evidence: np.ndarray) -> None:
         """Accumulate evidence from paired samples (filter orientations)."""
-        if not evidence.any():
-            return
-        self._thigh.add(thigh_quat[evidence])
+        off = np.radians(self.params.axis_max_off_deg)
+        self._thigh.add(thigh_quat, evidence, off)
         if self._shin is not None:
-            self._shin.add(shin_quat[evidence])
+            self._shin.add(shin_quat, evidence, off)
         self._evidence += int(evidence.sum())
 
     def refit(self) -> bool:

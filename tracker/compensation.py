@@ -70,6 +70,10 @@ class CompensationDetector:
     checks: tuple[Check, ...]
     rest_tau_s: float = 0.3
     """Time constant of the resting baselines, s."""
+    hold_tau_s: float | None = None
+    """Stretches: the angle baselines also follow during the movement, this slowly, s. A stretch lasts
+    minutes, over which a reading may creep by degrees; a compensation is a change within about this
+    long. None: the baselines stay where they were when the movement began."""
     found: list[Compensation] = field(default_factory=list)
     """Finished compensations, each with its rep (None where the movement did not count)."""
     _watches: list[_Watch] = field(default_factory=list)
@@ -116,6 +120,8 @@ class CompensationDetector:
                 if realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
                     w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
                 w.last = v
+                if moving and self.hold_tau_s is not None and not math.isnan(w.baseline):
+                    w.baseline += (v - w.baseline) * min(1.0, dt / self.hold_tau_s)
                 if not moving:
                     if math.isnan(w.baseline):
                         w.baseline = v

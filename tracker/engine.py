@@ -23,6 +23,8 @@ from tracker.reps import RepCounter, RepEvent, RepParams
 from tracker.stretch import StretchParams, StretchTimer
 
 DETAILS_FORMAT = "hiptrack-analysis-details/1"
+STRETCH_BASELINE_TAU_S = 30.0
+"""In a stretch, a compensation is a change of posture within about this long, s."""
 ROM_UNCERTAINTY_DEG = 2.0
 """What one ROM-test maximum may be off by, deg (benchmarks/exercises.py measures it)."""
 
@@ -71,7 +73,9 @@ class ExerciseEngine:
         """Multiplier from hip IR to the counted value (positive toward the target)."""
         self.counter = RepCounter(RepParams.for_target(target, long_hold=kind is ExerciseKind.STRETCH,
                                                        wide_rest=kind is ExerciseKind.TRANSITIONS))
-        self.detector = CompensationDetector(exercise.compensation, exercise.checks)
+        stretch = kind is ExerciseKind.STRETCH
+        self.detector = CompensationDetector(exercise.compensation, exercise.checks,
+                                             hold_tau_s=STRETCH_BASELINE_TAU_S if stretch else None)
         self.stretch = (StretchTimer(StretchParams(abs(target)), self.direction)
                         if kind is ExerciseKind.STRETCH else None)
         self.sets: list[SetSummary] = []

@@ -180,11 +180,13 @@ WALL_IR_STRETCH = Exercise(
     posture=SUPINE_FEET_ON_WALL,
     prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
     default_target_deg=20.0,
-    checks=_PLANTED_FOOT_CHECKS,
+    checks=(Check.PELVIS_MOTION,),
     instructions=(
         "Lie on your back with both feet on a wall, hips and knees at 90 degrees.",
         "Let the knee fall in toward the middle, foot staying on the wall, and stay there.",
     ),
+    notes="With the thigh vertical its sensor's roll cannot be told from a turn of the whole leg, so the "
+          "knee angle is not judged here (it reads a few degrees off as the knee falls in).",
 )
 
 SITTING_KNEE_DROP = Exercise(
