@@ -58,30 +58,35 @@ class OnlineAlignmentParams:
     """First fit of the long axes after this many evidence samples (the first rep's rise)."""
     axis_refit_every: int = 100
     """Then refit after this many more evidence samples."""
-    axis_max_off_deg: float = 4.0
-    """After the first fit, a sample whose rotation since calibration is this far off the fitted axis is
-    not taken as evidence (a compensation moved the segment), deg."""
+    axis_agree_deg: float = 5.0
+    """Reps whose rotation axes are within this of each other agree on the long axis, deg."""
+    axis_min_run_deg: float = 5.0
+    """A rep votes on the long axis once it turned the segment at least this far, deg."""
     axis_min_ratio: float = 6.0
     """Rotation about the main axis must be this much stronger than about the next (eigenvalue ratio),
     or the motion is not a rotation about the femur and the fit is skipped."""
 
 
 class _AxisEvidence:
-    """Main rotation axis of one sensor, perpendicular to a known axis, signed by accumulated rotation."""
+    """Main rotation axis of one sensor, perpendicular to a known axis, signed by accumulated rotation.
 
-    def __init__(self, known_axis_sensor: np.ndarray | None, still_quat: np.ndarray, sign: float) -> None:
+    Evidence is kept per run (one rep's rotation away from rest), and the fit is the consensus of the
+    runs: the axis most runs agree with, from those runs only. A rep spoiled by a compensation (the
+    thigh drifting, the pelvis rolling) turns about another axis and is outvoted, even the first one.
+    """
+
+    def __init__(self, known_axis_sensor: np.ndarray | None, still_quat: np.ndarray, sign: float,
+                 agree_rad: float) -> None:
         self.known = None if known_axis_sensor is None else known_axis_sensor / np.linalg.norm(known_axis_sensor)
-        self.still_quat = still_quat
         self.sign = sign
-        self.scatter = np.zeros((3, 3))
-        self.turned = np.zeros(3)
+        self.agree_cos = float(np.cos(agree_rad))
+        self.runs: list[tuple[np.ndarray, np.ndarray, float]] = []
+        """(scatter, sum of rotation vectors, largest rotation in rad) of each run."""
+        self._open = False
         self.reference = still_quat
         """Orientation the rotation of the next evidence is measured from."""
-        self.current: np.ndarray | None = None
-        """The axis of the latest fit: samples far off it are not hip rotation (a thigh drifting, the
-        pelvis rolling) and are left out."""
 
-    def add(self, quat: np.ndarray, evidence: np.ndarray, max_off_axis_rad: float) -> None:
+    def add(self, quat: np.ndarray, evidence: np.ndarray) -> None:
         """quat: (N, 4) filter orientations in time order; evidence: which of them are hip rotation.
 
         Each is measured from the last orientation before it that was not evidence (the leg at rest
@@ -93,25 +98,44 @@ class _AxisEvidence:
         rest_idx = np.flatnonzero(~evidence)
         if len(rest_idx):
             self.reference = quat[rest_idx[-1]]
-        if not evidence.any():
-            return
-        turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(refs[evidence]), quat[evidence]))
-        if self.known is not None:
-            turned = turned - (turned @ self.known)[:, None] * self.known
-        if self.current is not None:
-            along = turned @ self.current
-            off = np.linalg.norm(turned - along[:, None] * self.current, axis=1)
-            turned = turned[off <= max_off_axis_rad]
-        self.scatter += turned.T @ turned
-        self.turned += turned.sum(axis=0)
+        turned_all = np.zeros((n, 3))
+        if evidence.any():
+            turned = Q.to_rotation_vector(Q.multiply(Q.conjugate(refs[evidence]), quat[evidence]))
+            if self.known is not None:
+                turned = turned - (turned @ self.known)[:, None] * self.known
+            turned_all[evidence] = turned
+        # split into runs of evidence (a run may continue from the previous batch)
+        edges = np.diff(np.concatenate([[0], evidence.astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            part = turned_all[a:b]
+            largest = float(np.linalg.norm(part, axis=1).max())
+            if a == 0 and self._open and self.runs:
+                scatter, total, top = self.runs[-1]
+                self.runs[-1] = (scatter + part.T @ part, total + part.sum(axis=0), max(top, largest))
+            else:
+                self.runs.append((part.T @ part, part.sum(axis=0), largest))
+        if n:
+            self._open = bool(evidence[-1])
 
-    def axis(self, min_ratio: float) -> np.ndarray | None:
-        evals, evecs = np.linalg.eigh(self.scatter)
+    def axis(self, min_ratio: float, min_run_rad: float) -> np.ndarray | None:
+        axes = {i: _main_axis(sc) for i, (sc, _, top) in enumerate(self.runs) if top >= min_run_rad}
+        if not axes:
+            return None
+        votes = {i: sum(abs(float(a @ b)) >= self.agree_cos for b in axes.values()) for i, a in axes.items()}
+        best = max(axes, key=lambda i: (votes[i], float(np.trace(self.runs[i][0]))))
+        chosen = [j for j, b in axes.items() if abs(float(axes[best] @ b)) >= self.agree_cos]
+        scatter = sum((self.runs[j][0] for j in chosen), np.zeros((3, 3)))
+        total = sum((self.runs[j][1] for j in chosen), np.zeros(3))
+        evals, evecs = np.linalg.eigh(scatter)
         if evals[-1] <= 0 or evals[-1] < min_ratio * max(evals[-2], 1e-12):
             return None
-        axis = evecs[:, -1]
-        self.current = axis if axis @ self.turned * self.sign >= 0 else -axis
-        return self.current
+        axis: np.ndarray = evecs[:, -1]
+        return axis if axis @ total * self.sign >= 0 else -axis
+
+
+def _main_axis(scatter: np.ndarray) -> np.ndarray:
+    axis: np.ndarray = np.linalg.eigh(scatter)[1][:, -1]
+    return axis
 
 
 class OnlineAlignment:
@@ -119,7 +143,7 @@ class OnlineAlignment:
 
     def __init__(self, posture: StartPosture, side: Side, cal: Calibration, thigh_up_sensor: np.ndarray,
                  shin_up_sensor: np.ndarray, rate_hz: float, params: OnlineAlignmentParams | None = None,
-                 rotation_sign: float = 1.0) -> None:
+                 rotation_sign: float = 1.0, learn_axes: bool = True) -> None:
         self.params = params or OnlineAlignmentParams()
         self.posture, self.side, self.rate_hz = posture, side, rate_hz
         self.thigh_mount = cal.sensors_mount("thigh")
@@ -137,18 +161,24 @@ class OnlineAlignment:
         self._thigh_pending = cal.thigh_long_axis_pending
         # where the hinge is near vertical the thigh's hinge direction came through the shared-heading
         # guess, so nothing is projected out of its rotation
+        agree = np.radians(self.params.axis_agree_deg)
         self._thigh = _AxisEvidence(None if self._thigh_pending else self._thigh_up_sensor,
-                                    cal.thigh_still_quat, sign)
-        self._shin = _AxisEvidence(self.hinge_sensor, cal.shin_still_quat, sign) if cal.shin_long_axis_pending \
+                                    cal.thigh_still_quat, sign, agree)
+        self._shin = _AxisEvidence(self.hinge_sensor, cal.shin_still_quat, sign, agree) \
+            if cal.shin_long_axis_pending \
             else None
         self._evidence = 0
-        self._next_refit = self.params.axis_first_fit
+        self._next_refit = self.params.axis_first_fit if learn_axes else 1 << 62
+        self._learn_axes = learn_axes
         self._heading_reset = False
 
     @property
     def thigh_axis_known(self) -> bool:
-        """False while the thigh's long axis is still the calibration's guess (hinge-up postures)."""
-        return not self._thigh_pending or self.axis_refits > 0
+        """False until the thigh's long axis has been fitted from the exercise (until then it rests on
+        the calibration's shared-heading guess), except where gravity gives it (a vertical thigh) or the
+        exercise does not turn the hip about the femur alone (then the calibration's axis is kept)."""
+        thigh_up = self.posture.up_segment("thigh", self.side)
+        return self.axis_refits > 0 or abs(thigh_up @ _Z) > _VERTICAL_COS or not self._learn_axes
 
     # --- relative heading -----------------------------------------------------------------
     def track_heading(self, thigh_seg_own: np.ndarray, shin_seg: np.ndarray) -> np.ndarray:
@@ -196,18 +226,18 @@ class OnlineAlignment:
 
     def observe(self, thigh_quat: np.ndarray, shin_quat: np.ndarray, evidence: np.ndarray) -> None:
         """Accumulate evidence from paired samples (filter orientations)."""
-        off = np.radians(self.params.axis_max_off_deg)
-        self._thigh.add(thigh_quat, evidence, off)
+        self._thigh.add(thigh_quat, evidence)
         if self._shin is not None:
-            self._shin.add(shin_quat, evidence, off)
+            self._shin.add(shin_quat, evidence)
         self._evidence += int(evidence.sum())
 
     def refit(self) -> bool:
         """Re-derive the long axes from the accumulated rotation; True if anything changed."""
-        self._next_refit = self._evidence + self.params.axis_refit_every
         changed = False
         thigh_up = self.posture.up_segment("thigh", self.side)
-        thigh_axis = None if abs(thigh_up @ _Z) > _VERTICAL_COS else self._thigh.axis(self.params.axis_min_ratio)
+        min_run = np.radians(self.params.axis_min_run_deg)
+        thigh_axis = (None if abs(thigh_up @ _Z) > _VERTICAL_COS
+                      else self._thigh.axis(self.params.axis_min_ratio, min_run))
         if thigh_axis is not None:
             if self._thigh_pending:  # the long axis is the best-known axis; gravity sets the roll about it
                 self.thigh_mount = mount_from_vector_pairs(thigh_axis, _Z, self._thigh_up_sensor, thigh_up)
@@ -215,7 +245,7 @@ class OnlineAlignment:
                 self.thigh_mount = mount_from_vector_pairs(self._thigh_up_sensor, thigh_up, thigh_axis, _Z)
             changed = True
         if self._shin is not None:
-            femur_axis = self._shin.axis(self.params.axis_min_ratio)
+            femur_axis = self._shin.axis(self.params.axis_min_ratio, min_run)
             if femur_axis is not None:
                 flex0 = np.radians(self.posture.knee_flexion_deg)
                 femur_in_shin = np.array([-np.sin(flex0), 0.0, np.cos(flex0)])
@@ -223,6 +253,9 @@ class OnlineAlignment:
                 shin_still = K.segment_orientation(self._cal.shin_still_quat[None, :], self.shin_mount)
                 self.femur_reference = K.femur_from_shin(shin_still, np.array([flex0]))[0]
                 changed = True
+        # until a first fit succeeds, try again soon
+        self._next_refit = self._evidence + (self.params.axis_refit_every if changed or self.axis_refits
+                                              else self.params.axis_first_fit)
         if changed:
             self.axis_refits += 1
             self._heading_reset = True  # the new mounts change the headings: start again from them

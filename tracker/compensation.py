@@ -41,8 +41,8 @@ class ThighPose:
     long_axis: tuple[float, float, float]
     """The thigh's long axis in the sensor's axes (unit)."""
     alignment_epoch: int = 0
-    """Counts the refits of the sensors' alignment: when it changes, angle readings may jump without any
-    motion, and the checks carry their deviation across the jump."""
+    """Counts the refits of the sensors' alignment (-1 before the first): when it changes, angle readings
+    may jump without any motion, and the checks carry their deviation across the jump."""
     axis_known: bool = True
     """False while the long axis is still a guess (before the first fit in some postures)."""
 
@@ -105,6 +105,7 @@ class CompensationDetector:
         changes: list[CompensationChange] = []
         p = self.params
         realigned = thigh is not None and thigh.alignment_epoch != self._epoch
+        first_fit = realigned and self._epoch < 0
         if thigh is not None:
             self._epoch = thigh.alignment_epoch
         for w in self._watches:
@@ -117,7 +118,15 @@ class CompensationDetector:
                 v = values[ANGLE_CHECKS.index(w.check)]
                 if math.isnan(v):
                     continue
-                if realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
+                if w.check is Check.KNEE_FLEXION_CHANGE and thigh is not None and not thigh.axis_known:
+                    # the knee angle rests on the thigh's long axis: nothing to judge before it is known
+                    w.last, w.over_since = v, None
+                    if not moving:
+                        w.baseline = v
+                    continue
+                if first_fit and moving:
+                    w.baseline = v  # what the knee did before the axis was known cannot be told
+                elif realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
                     w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
                 w.last = v
                 if moving and self.hold_tau_s is not None and not math.isnan(w.baseline):

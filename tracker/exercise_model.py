@@ -127,6 +127,9 @@ class Exercise:
     compensation: CompensationParams = field(default_factory=CompensationParams)
     messages: dict[str, str] = field(default_factory=dict)
     """Check value -> what to tell the person; DEFAULT_MESSAGES where missing."""
+    learn_long_axes: bool = True
+    """Refine the sensors' long axes from the exercise's own rotation (calibration.online). False where
+    the hip turns together with large flexion and abduction (the rotation is not about the femur)."""
     norm_deg: tuple[float, float] | None = None
     """ROM tests: the usual range of the measure in people without a hip problem, low..high, deg."""
     instructions: tuple[str, ...] = ()

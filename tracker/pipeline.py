@@ -183,7 +183,8 @@ class SessionPipeline:
         self.alignment = OnlineAlignment(self.exercise.posture, self.side, cal,
                                          self._still[Segment.THIGH].up_sensor,
                                          self._still[Segment.SHIN].up_sensor, self.rate_hz,
-                                         rotation_sign=self.engine.direction)
+                                         rotation_sign=self.engine.direction,
+                                         learn_axes=self.exercise.learn_long_axes)
         self._kept = {seg: _Kept() for seg in SENSORS}
         # angles for everything seen so far (before the exercise: no reps from these)
         blocks = {seg: (d.stream.t, d.quat) for seg, d in data.items()}
