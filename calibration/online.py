@@ -173,12 +173,20 @@ class OnlineAlignment:
         self._heading_reset = False
 
     @property
-    def thigh_axis_known(self) -> bool:
-        """False until the thigh's long axis has been fitted from the exercise (until then it rests on
-        the calibration's shared-heading guess), except where gravity gives it (a vertical thigh) or the
-        exercise does not turn the hip about the femur alone (then the calibration's axis is kept)."""
+    def thigh_axis_fitted(self) -> bool:
+        """True once the thigh's long axis has been fitted from the exercise, or where it never will be
+        (a vertical thigh, whose axis gravity gives; an exercise that keeps the calibration's axes)."""
         thigh_up = self.posture.up_segment("thigh", self.side)
         return self.axis_refits > 0 or abs(thigh_up @ _Z) > _VERTICAL_COS or not self._learn_axes
+
+    @property
+    def thigh_axis_known(self) -> bool:
+        """False while the thigh's long axis is a guess: in postures with the knee hinge near vertical,
+        until the first fit from the exercise. (Elsewhere calibration gives it well enough, gravity gives
+        it for a vertical thigh, and exercises that do not turn the hip about the femur alone keep it.)"""
+        thigh_up = self.posture.up_segment("thigh", self.side)
+        return (self.axis_refits > 0 or not self._thigh_pending or abs(thigh_up @ _Z) > _VERTICAL_COS
+                or not self._learn_axes)
 
     # --- relative heading -----------------------------------------------------------------
     def track_heading(self, thigh_seg_own: np.ndarray, shin_seg: np.ndarray) -> np.ndarray:

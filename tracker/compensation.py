@@ -41,10 +41,13 @@ class ThighPose:
     long_axis: tuple[float, float, float]
     """The thigh's long axis in the sensor's axes (unit)."""
     alignment_epoch: int = 0
-    """Counts the refits of the sensors' alignment (-1 before the first): when it changes, angle readings
-    may jump without any motion, and the checks carry their deviation across the jump."""
+    """Counts the refits of the sensors' alignment: when it changes, angle readings may jump without any
+    motion, and the checks carry their deviation across the jump."""
     axis_known: bool = True
     """False while the long axis is still a guess (before the first fit in some postures)."""
+    axis_fitted: bool = True
+    """False until the long axis has been fitted from the exercise, where it will be: the knee angle,
+    the angle between the two long axes, is not judged before."""
 
 
 def _rotate(q: tuple[float, float, float, float], v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -82,6 +85,7 @@ class CompensationDetector:
     _prev_t: float | None = None
     _rest_quat: tuple[float, float, float, float] | None = None
     _epoch: int = 0
+    _fitted: bool = True
 
     def __post_init__(self) -> None:
         thresholds = {Check.THIGH_DRIFT: self.params.thigh_drift_deg,
@@ -105,9 +109,10 @@ class CompensationDetector:
         changes: list[CompensationChange] = []
         p = self.params
         realigned = thigh is not None and thigh.alignment_epoch != self._epoch
-        first_fit = realigned and self._epoch < 0
+        fitted_now = thigh is not None and thigh.axis_fitted and not self._fitted
         if thigh is not None:
             self._epoch = thigh.alignment_epoch
+            self._fitted = thigh.axis_fitted
         for w in self._watches:
             if w.check is Check.THIGH_DRIFT and thigh is not None:
                 deviation = self._axis_deviation(thigh, moving, dt) if thigh.axis_known else None
@@ -118,13 +123,13 @@ class CompensationDetector:
                 v = values[ANGLE_CHECKS.index(w.check)]
                 if math.isnan(v):
                     continue
-                if w.check is Check.KNEE_FLEXION_CHANGE and thigh is not None and not thigh.axis_known:
+                if w.check is Check.KNEE_FLEXION_CHANGE and thigh is not None and not thigh.axis_fitted:
                     # the knee angle rests on the thigh's long axis: nothing to judge before it is known
                     w.last, w.over_since = v, None
                     if not moving:
                         w.baseline = v
                     continue
-                if first_fit and moving:
+                if fitted_now and moving:
                     w.baseline = v  # what the knee did before the axis was known cannot be told
                 elif realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
                     w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not

@@ -258,7 +258,8 @@ class SessionPipeline:
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
             axes.append(np.broadcast_to(Q.rotate(Q.conjugate(align.thigh_mount), K.LONG_AXIS), (end - start, 3)))
-            epochs.append(np.full(end - start, align.axis_refits if align.thigh_axis_known else -1))
+            epochs.append(np.full(end - start, align.axis_refits * 4 + 2 * align.thigh_axis_known
+                                  + align.thigh_axis_fitted))
             align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
@@ -272,7 +273,8 @@ class SessionPipeline:
                thigh_axis: np.ndarray, epoch: np.ndarray) -> None:
         """Feed the exercise engine; thigh_quat (N, 4): the thigh filter's orientation at each instant,
         thigh_axis (N, 3): the thigh's long axis in sensor axes (the mount current at that instant),
-        epoch (N,): refits of the alignment so far (-1 while the thigh's long axis is a guess)."""
+        epoch (N,): 4 x the refits of the alignment so far + 2 if the thigh's long axis is known + 1 if
+        it has been fitted (see ThighPose)."""
         self.latest = (float(angles.t[-1]), float(angles.hip_ir_deg[-1]),
                        float(angles.knee_flexion_deg[-1]), float(angles.thigh_drift_deg[-1]))
         self._last_t = float(angles.t[-1])
@@ -286,7 +288,8 @@ class SessionPipeline:
                 angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(), angles.knee_flexion_deg[sel].tolist(),
                 angles.thigh_drift_deg[sel].tolist(), angles.pelvis_motion_deg[sel].tolist(),
                 thigh_quat[sel].tolist(), thigh_axis[sel].tolist(), epoch[sel].tolist(), strict=True):
-            events.extend(update(t, ir, knee, drift, pelvis, ThighPose(tuple(q), tuple(axis), ep, ep >= 0)))
+            events.extend(update(t, ir, knee, drift, pelvis,
+                                 ThighPose(tuple(q), tuple(axis), ep >> 2, bool(ep & 2), bool(ep & 1))))
 
     # --- end ------------------------------------------------------------------------------
     def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:
