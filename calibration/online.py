@@ -122,7 +122,8 @@ class _AxisEvidence:
         if not axes:
             return None
         votes = {i: sum(abs(float(a @ b)) >= self.agree_cos for b in axes.values()) for i, a in axes.items()}
-        best = max(axes, key=lambda i: (votes[i], float(np.trace(self.runs[i][0]))))
+        # on a tie (two reps that disagree), the rep that turned most purely about one axis
+        best = max(axes, key=lambda i: (votes[i], _planarity(self.runs[i][0])))
         chosen = [j for j, b in axes.items() if abs(float(axes[best] @ b)) >= self.agree_cos]
         scatter = sum((self.runs[j][0] for j in chosen), np.zeros((3, 3)))
         total = sum((self.runs[j][1] for j in chosen), np.zeros(3))
@@ -131,6 +132,11 @@ class _AxisEvidence:
             return None
         axis: np.ndarray = evecs[:, -1]
         return axis if axis @ total * self.sign >= 0 else -axis
+
+
+def _planarity(scatter: np.ndarray) -> float:
+    evals = np.linalg.eigvalsh(scatter)
+    return float(evals[-1] / max(float(evals.sum()), 1e-12))
 
 
 def _main_axis(scatter: np.ndarray) -> np.ndarray:

@@ -129,7 +129,7 @@ class CompensationDetector:
                     if not moving:
                         w.baseline = v
                     continue
-                if fitted_now and moving:
+                if fitted_now and moving and w.check is Check.KNEE_FLEXION_CHANGE:
                     w.baseline = v  # what the knee did before the axis was known cannot be told
                 elif realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
                     w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
