@@ -162,17 +162,20 @@ class CompensationDetector:
         orientation follows then). Both directions use the current long axis, so a refit of the
         sensor's mount during a rep changes nothing."""
         q = thigh.quat
-        if not moving:
+        if not moving or self.hold_tau_s is not None:
             base = self._rest_quat
-            if base is None or sum(a * b for a, b in zip(q, base, strict=True)) < 0.0:
-                self._rest_quat = q if base is None else tuple(-a for a in q)  # type: ignore[assignment]
-                base = self._rest_quat
-            assert base is not None
-            k = min(1.0, dt / self.rest_tau_s)
+            if base is not None and sum(a * b for a, b in zip(q, base, strict=True)) < 0.0:
+                q = (-q[0], -q[1], -q[2], -q[3])
+            if base is None:
+                base = self._rest_quat = q
+            tau = self.rest_tau_s if not moving else self.hold_tau_s
+            assert tau is not None
+            k = min(1.0, dt / tau)
             w, x, y, z = (b + (a - b) * k for a, b in zip(q, base, strict=True))
             n = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
             self._rest_quat = (w / n, x / n, y / n, z / n)
-            return None
+            if not moving:
+                return None
         if self._rest_quat is None:
             return None
         now = _rotate(q, thigh.long_axis)
