@@ -250,8 +250,16 @@ class OnlineAlignment:
         changed = False
         thigh_up = self.posture.up_segment("thigh", self.side)
         min_run = np.radians(self.params.axis_min_run_deg)
-        thigh_axis = (None if abs(thigh_up @ _Z) > _VERTICAL_COS
-                      else self._thigh.axis(self.params.axis_min_ratio, min_run))
+        vertical = abs(thigh_up @ _Z) > _VERTICAL_COS
+        thigh_axis = None if vertical else self._thigh.axis(self.params.axis_min_ratio, min_run)
+        tilt = self.posture.thigh_tilt_axis
+        if vertical and tilt is not None and self._learn_axes:
+            # the long axis is gravity's; the rotation left once it is taken out is the tilt
+            tilt_axis = self._thigh.axis(self.params.axis_min_ratio, min_run)
+            if tilt_axis is not None:
+                self.thigh_mount = mount_from_vector_pairs(self._thigh_up_sensor, thigh_up, tilt_axis,
+                                                           np.asarray(tilt, dtype=float))
+                changed = True
         if thigh_axis is not None:
             if self._thigh_pending:  # the long axis is the best-known axis; gravity sets the roll about it
                 self.thigh_mount = mount_from_vector_pairs(thigh_axis, _Z, self._thigh_up_sensor, thigh_up)

@@ -36,6 +36,10 @@ class StartPosture:
     """Which way the calibration swings bend the knee from the start posture: -1 straighten, +1 bend."""
     knee_flexion_deg: float = 90.0
     """Knee flexion in the start posture; assumed only where it cannot be measured (hinge vertical)."""
+    thigh_tilt_axis: tuple[float, float, float] | None = None
+    """Where the thigh stands vertical in the start posture its roll about itself is a guess; if the
+    exercise then tilts it about a known segment axis (the knee falling in: adduction, about the anterior
+    axis), that tilt fixes the roll (calibration.online)."""
 
     def up_segment(self, segment: str, side: Side) -> np.ndarray:
         up = np.array(self.thigh_up_segment if segment == "thigh" else self.shin_up_segment, dtype=float)
@@ -68,7 +72,7 @@ SUPINE_HOOK_LYING = StartPosture("supine-hook-lying", thigh_up_segment=(0.71, 0.
 """Lying on the back, hip bent about 45 deg, knee 90 deg, foot flat: the knee points up and forward."""
 
 SUPINE_FEET_ON_WALL = StartPosture("supine-feet-on-wall", thigh_up_segment=(0.0, 0.0, -1.0),
-                                   shin_up_segment=(1.0, 0.0, 0.0))
+                                   shin_up_segment=(1.0, 0.0, 0.0), thigh_tilt_axis=(1.0, 0.0, 0.0))
 """Lying on the back, hips and knees at 90 deg, feet on a wall: thigh vertical, shin horizontal."""
 
 FLOOR_SITTING_KNEES_BENT = StartPosture("floor-sitting-knees-bent", thigh_up_segment=(0.73, -0.23, -0.64),

@@ -122,9 +122,13 @@ def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Se
         table.add_row(*row)
     console.print(table)
     clean = sum(1 for r in rows.values() if r.get("clean"))
+    if (details or {}).get("measure") == "hip_er_deg" and result.reps:
+        reach = f"   deepest external rotation: {-min(r.peak_ir_deg for r in result.reps):.1f} deg"
+    else:
+        reach = f"   max IR: {result.max_ir_deg:.1f} deg"
     line = (f"Reps: {len(result.reps)}" + (f" ({clean} clean, {len(result.reps) - clean} with compensation)"
                                            if rows else "")
-            + (f", simulated {len(truth)}" if has_truth else "") + f"   max IR: {result.max_ir_deg:.1f} deg")
+            + (f", simulated {len(truth)}" if has_truth else "") + reach)
     console.print(line)
     if details:
         partial = len(details.get("partial_reps", []))
@@ -144,15 +148,17 @@ def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
     from tracker.custom_exercises import custom_exercise_dirs, load_exercise_dir
     from tracker.exercises import CATALOG, UNMEASURABLE
 
-    table = Table(title="Exercises")
-    for col in ("id", "name", "kind", "start posture", "prescription", "checks"):
+    short = {"thigh_drift": "thigh", "knee_flexion_change": "knee", "too_fast": "tempo", "pelvis_motion": "pelvis"}
+    table = Table(title="Exercises (hiptrack demo --exercise ID; docs/exercises.md)")
+    table.add_column("id", no_wrap=True)
+    for col in ("kind", "start posture", "dose", "checks"):
         table.add_column(col)
     custom = load_exercise_dir(custom_exercise_dirs())
     for ex in [*CATALOG.values(), *custom.values()]:
         p = ex.prescription
-        dose = f"{p.sets} x {p.reps}" + (f", hold {p.hold_s[0]:g}-{p.hold_s[1]:g} s" if p.hold_s[1] > 0 else "")
-        table.add_row(ex.id + (" (custom)" if ex.id in custom else ""), ex.name, ex.kind.value, ex.posture.name,
-                      dose, ", ".join(c.value for c in ex.checks))
+        dose = f"{p.sets}x{p.reps}" + (f", {p.hold_s[0]:g}-{p.hold_s[1]:g} s" if p.hold_s[1] > 0 else "")
+        table.add_row(ex.id + (" (custom)" if ex.id in custom else ""), ex.kind.value, ex.posture.name, dose,
+                      " ".join(short.get(c.value, c.value) for c in ex.checks))
     console.print(table)
     console.print("Not measurable with thigh and shin sensors:")
     for u in UNMEASURABLE.values():
