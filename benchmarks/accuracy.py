@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware_bridge.recording import write_recording
 from firmware_bridge.simulator import ImuErrorModel, MagneticDisturbance, simulate_session, write_truth
+from firmware_bridge.simulator.truth_measures import banded_hold_s
 from imu_core.frames import Side
 from imu_core.types import MarkerLabel
 from tracker.cli import main as hiptrack
@@ -83,7 +84,7 @@ def run_case(posture: str, model: str, seed: int, workdir: Path) -> Case:
     if exact:
         for r, tr in zip(reps, truth, strict=True):
             peak_err.append(abs(r["peak_ir_deg"] - tr.peak_ir_deg))
-            hold_err.append(abs(r["hold_s"] - tr.hold_s))
+            hold_err.append(abs(r["hold_s"] - banded_hold_s(sim.script, tr)))
             timing_err += [abs(r["start"] - tr.start), abs(r["end"] - tr.end)]
     return Case(posture, model, seed, float(np.sqrt(np.mean(ir_err**2))), float(np.sqrt(np.mean(knee_err**2))),
                 exact, peak_err, hold_err, timing_err)

@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware_bridge.simulator import simulate_session
+from firmware_bridge.simulator.truth_measures import banded_hold_s
 from tracker.cli import main as hiptrack
 from tracker.store import SessionStore
 
@@ -43,13 +44,14 @@ def main() -> int:
                 result = st.load_analysis(info.id)
                 assert result is not None
                 seed = int(st.load_recording(info.id).extra_meta["simulator_seed"])
-                truth = simulate_session(seed=seed, side=info.side, reps=8).truth_reps
+                sim = simulate_session(seed=seed, side=info.side, reps=8)
+                truth = sim.truth_reps
                 found += len(result.reps)
                 performed += len(truth)
                 exact += len(result.reps) == len(truth)
                 for rep, true in zip(result.reps, truth, strict=False):
                     peak_err.append(rep.peak_ir_deg - true.peak_ir_deg)
-                    hold_err.append(rep.hold_s - true.hold_s)
+                    hold_err.append(rep.hold_s - banded_hold_s(sim.script, true))
     pe, he = np.array(peak_err), np.array(hold_err)
     print(f"{'sessions':<26}{args.sessions}")
     print(f"{'reps found / performed':<26}{found} / {performed} ({exact} of {args.sessions} sessions exact)")
