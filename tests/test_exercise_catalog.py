@@ -68,3 +68,17 @@ def test_demo_of_a_stretch_with_an_injected_compensation(tmp_path: Path, capsys:
     out = capsys.readouterr().out
     assert "Time at or beyond the target" in out
     assert "Keep your hips still." in out
+
+
+def test_custom_exercise_in_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples" / "exercises"
+    monkeypatch.setenv("HIPTRACK_EXERCISES", str(examples))
+    store = str(tmp_path / "s.sqlite3")
+    assert main(["--store", store, "demo", "--exercise", "seated-ir-long-hold", "--speed", "1000", "--reps", "2",
+                 "--seed", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "moving as in seated-ir" in out and "Reps: 2" in out
+    # a custom exercise the simulator has no motion for says so
+    assert main(["--store", store, "demo", "--exercise", "prone-ir-hold"]) == 1
+    assert "no motion like" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import AnalysisResult, write_angles_csv
 from tracker.errors import TrackerError, UnknownSessionError
-from tracker.exercise_model import ExerciseKind
+from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.exercises import get_exercise
 from tracker.live_view import TerminalView
 from tracker.offline import analyse_recording, analyse_recording_in_detail, session_report
@@ -66,10 +66,28 @@ def _parse_compensations(specs: Sequence[str]) -> list[object]:
     return out
 
 
+def _simulated_motion(exercise: Exercise) -> str:
+    """The catalog exercise whose motion the simulated person performs: the exercise itself, or for a
+    custom one, the catalog exercise of the same kind, posture and measure."""
+    from firmware_bridge.simulator.exercises import EXERCISES
+    from tracker.exercises import CATALOG
+
+    if exercise.id in EXERCISES:
+        return exercise.id
+    for ex in CATALOG.values():
+        if (ex.kind, ex.posture.name, ex.measure) == (exercise.kind, exercise.posture.name, exercise.measure) \
+                and ex.id in EXERCISES:
+            return ex.id
+    raise TrackerError(f"the simulator has no motion like {exercise.id!r} ({exercise.kind.value}, "
+                       f"{exercise.posture.name} posture) to demonstrate.",
+                       "Run it with sensors ('hiptrack run --exercise ID'), or demo a catalog exercise.")
+
+
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from firmware_bridge.simulator import simulate_session
 
     exercise = get_exercise(args.exercise)
+    motion = _simulated_motion(exercise)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     first = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
     sides = [first, Side.RIGHT if first is Side.LEFT else Side.LEFT] if args.both_sides else [first]
@@ -77,10 +95,11 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     compensations = _parse_compensations(args.compensate)
     for n, side in enumerate(sides):
         sim = simulate_session(seed=seed + n, side=side, reps=args.reps, max_seconds=args.seconds,
-                               exercise=exercise.id, compensations=compensations,  # type: ignore[arg-type]
+                               exercise=motion, compensations=compensations,  # type: ignore[arg-type]
                                with_pelvis_sensor=args.pelvis, sets=args.sets)
         rec = sim.recording
-        console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}: "
+        like = "" if motion == exercise.id else f" (moving as in {motion})"
+        console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}{like}: "
                       f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
         with SessionStore.open(store_path) as store:
             sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
