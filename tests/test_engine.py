@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from angle_profiles import Profile, min_jerk_inverse
 
 from tracker.engine import ExerciseEngine
 from tracker.exercise_model import Exercise, Prescription
@@ -18,54 +19,6 @@ RATE = 100.0
 SEATED_IR = get_exercise("seated-ir")
 """Reps to a 30 deg target."""
 SEATED_PARAMS = RepParams.for_target(SEATED_IR.target_deg)
-
-
-def min_jerk(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, 0.0, 1.0)
-    out: np.ndarray = 10 * u**3 - 15 * u**4 + 6 * u**5
-    return out
-
-
-def min_jerk_inverse(frac: float) -> float:
-    u = np.linspace(0.0, 1.0, 200001)
-    return float(np.interp(frac, min_jerk(u), u))
-
-
-class Profile:
-    """A piecewise angle profile: holds and minimum-jerk moves, with exact threshold crossing times."""
-
-    def __init__(self, start_deg: float = 0.0) -> None:
-        self.start_deg = start_deg
-        self.now = 0.0
-        self.value = start_deg
-        self.moves: list[tuple[float, float, float, float]] = []
-
-    def hold(self, duration_s: float) -> Profile:
-        self.now += duration_s
-        return self
-
-    def until(self, t: float) -> Profile:
-        self.now = t
-        return self
-
-    def move(self, to_deg: float, duration_s: float) -> Profile:
-        self.moves.append((self.now, duration_s, self.value, to_deg))
-        self.now += duration_s
-        self.value = to_deg
-        return self
-
-    def at(self, t: np.ndarray) -> np.ndarray:
-        out = np.full(t.shape, self.start_deg)
-        for t0, d, a, b in self.moves:
-            out += (b - a) * min_jerk((t - t0) / d)
-        return out
-
-    def crossings(self, level: float) -> list[float]:
-        out = []
-        for t0, d, a, b in self.moves:
-            if a != b and 0.0 < (level - a) / (b - a) < 1.0:
-                out.append(t0 + d * min_jerk_inverse((level - a) / (b - a)))
-        return out
 
 
 def timeline(start_s: float, end_s: float) -> np.ndarray:

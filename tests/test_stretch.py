@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from angle_profiles import Profile, min_jerk, min_jerk_inverse
 
 from tracker.engine import ExerciseEngine
 from tracker.exercise_model import Exercise
@@ -19,51 +20,6 @@ TARGET = 20.0
 PARAMS = StretchParams(TARGET)
 FLOOR = TARGET - PARAMS.tolerance_deg
 """Once the target was reached, time counts down to here."""
-
-
-def min_jerk(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, 0.0, 1.0)
-    out: np.ndarray = 10 * u**3 - 15 * u**4 + 6 * u**5
-    return out
-
-
-def min_jerk_inverse(frac: float) -> float:
-    u = np.linspace(0.0, 1.0, 200001)
-    return float(np.interp(frac, min_jerk(u), u))
-
-
-class Profile:
-    """A piecewise angle profile: holds and minimum-jerk moves, with exact threshold crossing times."""
-
-    def __init__(self, start_deg: float = 0.0) -> None:
-        self.start_deg = start_deg
-        self.now = 0.0
-        self.value = start_deg
-        self.moves: list[tuple[float, float, float, float]] = []
-
-    def hold(self, duration_s: float) -> Profile:
-        self.now += duration_s
-        return self
-
-    def move(self, to_deg: float, duration_s: float) -> Profile:
-        self.moves.append((self.now, duration_s, self.value, to_deg))
-        self.now += duration_s
-        self.value = to_deg
-        return self
-
-    def at(self, t: np.ndarray) -> np.ndarray:
-        out = np.full(t.shape, self.start_deg)
-        for t0, d, a, b in self.moves:
-            out += (b - a) * min_jerk((t - t0) / d)
-        return out
-
-    def crossings(self, level: float) -> list[float]:
-        """Every time the profile passes `level`, in order."""
-        out = []
-        for t0, d, a, b in self.moves:
-            if a != b and 0.0 < (level - a) / (b - a) < 1.0:
-                out.append(t0 + d * min_jerk_inverse((level - a) / (b - a)))
-        return out
 
 
 def timeline(duration_s: float, rate: float = RATE) -> np.ndarray:
