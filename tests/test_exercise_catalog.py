@@ -82,3 +82,16 @@ def test_custom_exercise_in_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # a custom exercise the simulator has no motion for says so
     assert main(["--store", store, "demo", "--exercise", "prone-ir-hold"]) == 1
     assert "no motion like" in capsys.readouterr().err
+
+
+def test_band_level_is_recorded_with_the_session(tmp_path: Path) -> None:
+    from tracker.store import SessionStore
+
+    store = tmp_path / "s.sqlite3"
+    assert main(["--store", str(store), "demo", "--exercise", "seated-ir-band", "--speed", "1000", "--reps", "1",
+                 "--seed", "2", "--band", "red"]) == 0
+    with SessionStore.open(store) as st:
+        (info,) = st.list_sessions()
+        assert st.load_recording(info.id).extra_meta["band_level"] == "red"
+        details = st.load_details(info.id)
+    assert details is not None and details["prescription"]["band_level"] == "red"

@@ -83,10 +83,22 @@ def _simulated_motion(exercise: Exercise) -> str:
                        "Run it with sensors ('hiptrack run --exercise ID'), or demo a catalog exercise.")
 
 
+def _with_band(exercise: Exercise, band: str | None) -> Exercise:
+    """The exercise with the resistance band used today recorded in its prescription."""
+    if band is None:
+        return exercise
+    return exercise.with_prescription(exercise.prescription.with_overrides(band_level=band))
+
+
+def _band_meta(exercise: Exercise) -> dict[str, str]:
+    level = exercise.prescription.band_level
+    return {} if level is None else {"band_level": level}
+
+
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from firmware_bridge.simulator import simulate_session
 
-    exercise = get_exercise(args.exercise)
+    exercise = _with_band(get_exercise(args.exercise), args.band)
     motion = _simulated_motion(exercise)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     first = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
@@ -103,7 +115,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
                       f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
         with SessionStore.open(store_path) as store:
             sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
-                                       {"simulator_seed": seed + n})
+                                       {"simulator_seed": seed + n, **_band_meta(exercise)})
             store.commit()
             pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
             state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
@@ -353,7 +365,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from tracker.live_run import make_link, pick_sensors, run_session_with_sensors
     from tracker.sensor_config import config_path, load_assignments
 
-    exercise = get_exercise(args.exercise)
+    exercise = _with_band(get_exercise(args.exercise), args.band)
     store_path = _store_path(args)
     assignments = load_assignments(config_path(store_path))
     p = exercise.prescription
@@ -402,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--compensate", action="append", default=[], metavar="KIND:REP",
                       help="the simulated person compensates in that rep, e.g. thigh_drift:3 (repeatable)")
     demo.add_argument("--pelvis", action="store_true", help="simulate a sacrum sensor too")
+    demo.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
@@ -450,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sets", type=int, default=None, help="sets (default: the prescription)")
     run.add_argument("--both-sides", action="store_true", help="then the other leg, with its assigned sensors")
     run.add_argument("--no-pain", action="store_true", help="do not ask for a pain rating after each set")
+    run.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
     run.add_argument("--seconds", type=float, default=None, help="cap the set's length, s")
     run.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
     run.set_defaults(func=cmd_run)

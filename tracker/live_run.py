@@ -57,7 +57,10 @@ async def run_session_with_sensors(
 ) -> tuple[int, AnalysisResult]:
     """Connect the sensors, guide the person through calibration and the sets, store everything
     (pain ratings included, as the person gave them)."""
-    sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, {"guide": plan.reps})
+    extra: dict[str, Any] = {"guide": plan.reps}
+    if exercise.prescription.band_level is not None:
+        extra["band_level"] = exercise.prescription.band_level
+    sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, extra)
     store.commit()
     pipeline = SessionPipeline(exercise, side, rate_hz)
     state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets)
