@@ -204,41 +204,31 @@ SITTING_KNEE_DROP = Exercise(
     notes="The knee moves inward by design, so the thigh moving is not judged as drift.",
 )
 
-FIGURE_FOUR_STRETCH = Exercise(
-    id="figure-four-stretch",
-    name="Figure-four stretch (sitting)",
-    kind=ExerciseKind.STRETCH,
-    posture=SEATED,
-    measure=Measure.HIP_ER,
-    learn_long_axes=False,
-    prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
-    default_target_deg=30.0,
-    checks=(Check.PELVIS_MOTION,),
-    instructions=(
-        "Calibrate sitting on a chair, then cross this ankle over the other knee.",
-        "Sit tall and lean forward a little until you feel the back of the hip; stay there.",
-    ),
-    notes="This stretch works the muscles that limit internal rotation by holding the hip turned OUT; "
-          "the measure is external rotation from the seated calibration.",
+def _external_rotation_stretch(exercise_id: str, name: str, instructions: tuple[str, ...], notes: str) -> Exercise:
+    """A stretch held with the hip turned out, calibrated sitting on a chair: its measure is external
+    rotation, and its long axes stay the calibration's (the hip flexes and abducts as it turns out, so
+    the rotation is not about the femur alone)."""
+    return Exercise(
+        id=exercise_id, name=name, kind=ExerciseKind.STRETCH, posture=SEATED, measure=Measure.HIP_ER,
+        learn_long_axes=False, prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
+        default_target_deg=30.0, checks=(Check.PELVIS_MOTION,), instructions=instructions, notes=notes)
+
+
+FIGURE_FOUR_STRETCH = _external_rotation_stretch(
+    "figure-four-stretch", "Figure-four stretch (sitting)",
+    ("Calibrate sitting on a chair, then cross this ankle over the other knee.",
+     "Sit tall and lean forward a little until you feel the back of the hip; stay there."),
+    "This stretch works the muscles that limit internal rotation by holding the hip turned OUT; the measure "
+    "is external rotation from the seated calibration.",
 )
 
-PIGEON_STRETCH = Exercise(
-    id="pigeon-stretch",
-    name="Pigeon stretch (front leg)",
-    kind=ExerciseKind.STRETCH,
-    posture=SEATED,
-    measure=Measure.HIP_ER,
-    learn_long_axes=False,
-    prescription=Prescription(sets=2, reps=1, hold_s=(30.0, 60.0), rest_s=20.0),
-    default_target_deg=30.0,
-    checks=(Check.PELVIS_MOTION,),
-    instructions=(
-        "Calibrate sitting on a chair, then take the pigeon position with this leg in front.",
-        "Stay where you feel the back of the hip, hips level.",
-    ),
-    notes="Like the figure-four stretch, held in external rotation: the measure is external rotation "
-          "from the seated calibration. The leg's large change of posture makes it less exact than the "
-          "seated exercises.",
+PIGEON_STRETCH = _external_rotation_stretch(
+    "pigeon-stretch", "Pigeon stretch (front leg)",
+    ("Calibrate sitting on a chair, then take the pigeon position with this leg in front.",
+     "Stay where you feel the back of the hip, hips level."),
+    "Like the figure-four stretch, held in external rotation: the measure is external rotation from the "
+    "seated calibration. Leaving the chair for the floor moves the pelvis, which the leg sensors cannot tell "
+    "from hip motion, so it is less exact than the seated exercises.",
 )
 
 STRAIGHT_LEG_ROLL = Exercise(

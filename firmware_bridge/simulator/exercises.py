@@ -15,6 +15,8 @@ pelvis over it (the hip angles are the same either way, which the leg sensors ca
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from firmware_bridge.simulator.exercise_model import (
     CHANGE_DEG,
     COMPONENTS,
@@ -214,16 +216,8 @@ FIGURE_FOUR_STRETCH = ExerciseProfile(
     kind=MotionKind.STRETCH, direction=-1.0, excursion_deg=_CROSS_LEGGED, target_deg=30.0,
 )
 
-PIGEON_STRETCH = ExerciseProfile(
-    exercise_id="pigeon-stretch",
-    posture=SEATED,
-    default_reps=1,
-    swing_knee_deg=(30.0, 50.0),
-    rise_s=(2.0, 4.0), peak_ir_deg=stretch_level_deg(30.0), hold_s=(30.0, 60.0), return_s=(2.0, 4.0),
-    rest_s=(3.0, 6.0),
-    usual_compensations={_PELVIS: UsualCompensation("pelvis_obliquity", 1.0)},  # hips not level
-    kind=MotionKind.STRETCH, direction=-1.0, excursion_deg=_CROSS_LEGGED, target_deg=30.0,
-)
+PIGEON_STRETCH = replace(FIGURE_FOUR_STRETCH, exercise_id="pigeon-stretch")
+"""The same motion from the chair (the simulator does not model getting down to the floor)."""
 
 STRAIGHT_LEG_ROLL = ExerciseProfile(
     exercise_id="straight-leg-roll",
