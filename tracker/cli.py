@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from firmware_bridge.recording import read_recording, write_recording
 from firmware_bridge.replay import replay
 from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
-from imu_core.types import ImuSample
+from imu_core.types import ImuSample, Marker, Recording
 from tracker.analysis import AnalysisResult, write_angles_csv
 from tracker.errors import TrackerError, UnknownSessionError
 from tracker.exercise_model import Exercise, ExerciseKind
@@ -121,15 +123,83 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
             state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
                               else args.reps, exercise.prescription.hold_s, sets_total=args.sets)
             with TerminalView(console, exercise) as view:
-                result = asyncio.run(run_live_session(replay(rec, speed=args.speed), pipe, store, sid, state,
-                                                      view.on_change))
-            chart = session_report(store, sid, _chart_path(store_path, sid))
+                result, chart = asyncio.run(_demo_with_dashboard(args, console, exercise, rec, pipe, store, sid,
+                                                                 state, view.on_change,
+                                                                 _chart_path(store_path, sid)))
             _print_summary(console, sid, result, sim.truth_reps, store.load_details(sid))
             if exercise.kind is ExerciseKind.ROM_TEST:
                 for line in rom_comparison(store, sid, exercise):
                     console.print(line)
         console.print(f"Chart: {chart}")
     return 0
+
+
+async def _demo_with_dashboard(args: argparse.Namespace, console: Console, exercise: Exercise, rec: Recording,
+                               pipe: SessionPipeline, store: SessionStore, sid: int, state: LiveState,
+                               on_view: Callable[[LiveState, list[str]], None],
+                               chart_path: Path) -> tuple[AnalysisResult, Path]:
+    """The demo's session with its dashboard: the page shows it live and, with --keep-open, afterwards."""
+    from tracker.dashboard.messages import Command
+    from tracker.dashboard.server import DashboardServer
+
+    stop = asyncio.Event()
+
+    def on_command(cmd: Command) -> None:
+        if cmd.command == "stop":
+            stop.set()
+        elif cmd.command == "pain" and cmd.set_no is not None and cmd.value is not None:
+            store.add_pain(sid, cmd.set_no, cmd.value, state.t)
+            store.commit()
+
+    async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
+                               on_command=on_command) as dash:
+        console.print(f"Dashboard: {dash.url}")
+        _open_browser(dash.url, args.no_browser)
+
+        def on_change(st: LiveState, news: list[str]) -> None:
+            on_view(st, news)
+            dash.update(st, news)
+
+        async def until_stopped() -> AsyncIterator[list[ImuSample | Marker]]:
+            async for batch in replay(rec, speed=args.speed):
+                if stop.is_set():
+                    return
+                yield batch
+
+        result = await run_live_session(until_stopped(), pipe, store, sid, state, on_change)
+        chart = session_report(store, sid, chart_path)
+        dash.chart_path = chart
+        dash.update(state, summary=_summary_for_page(result, store.load_details(sid)))
+        if args.keep_open:
+            console.print("The dashboard stays open for the summary; Ctrl-C ends it.")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(0.2)  # let open pages receive the summary
+    return result, chart
+
+
+def _open_browser(url: str, no_browser: bool) -> None:
+    """Open the page where there is a screen to show it on; otherwise the printed URL is the way in."""
+    if no_browser or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                          or sys.platform in ("darwin", "win32")):
+        return
+    import webbrowser
+
+    with contextlib.suppress(webbrowser.Error):
+        webbrowser.open(url)
+
+
+def _summary_for_page(result: AnalysisResult, details: dict[str, Any] | None) -> dict[str, Any]:
+    rows = {r["number"]: r for r in (details or {}).get("reps", [])}
+    stretch = (details or {}).get("stretch")
+    return {"reps": [{"number": i + 1, "peak_ir_deg": round(r.peak_ir_deg, 1), "hold_s": round(r.hold_s, 1),
+                      "clean": bool(rows.get(i + 1, {}).get("clean", True)),
+                      "compensations": rows.get(i + 1, {}).get("compensations", [])}
+                     for i, r in enumerate(result.reps)],
+            "max_ir_deg": round(result.max_ir_deg, 1) if result.max_ir_deg == result.max_ir_deg else None,
+            "chart_url": "/chart.png",
+            "time_at_target_s": None if not stretch else stretch["time_at_target_s"]}
 
 
 def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Sequence[object],
@@ -385,16 +455,66 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         links = [make_link(a) for a in chosen]
         info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
         with SessionStore.open(store_path) as store, TerminalView(console, exercise) as view:
-            sid, result = asyncio.run(run_session_with_sensors(links, exercise, side, store, plan, rate_hz=args.rate,
-                                                               sensors_info=info, on_change=view.on_change,
-                                                               ask_pain=ask))
-            chart = session_report(store, sid, _chart_path(store_path, sid))
+            async def session(store: SessionStore = store, links: list[Any] = links, side: Side = side,
+                              info: dict[str, Any] = info,
+                              view: TerminalView = view) -> tuple[int, AnalysisResult, Path]:
+                from tracker.dashboard.messages import Command
+                from tracker.dashboard.server import DashboardServer
+
+                stop = asyncio.Event()
+                pains: list[tuple[int | None, int | None]] = []
+                latest: list[LiveState] = []
+
+                def on_command(cmd: Command) -> None:
+                    if cmd.command == "stop":
+                        stop.set()
+                    elif cmd.command == "pain":
+                        pains.append((cmd.set_no, cmd.value))
+
+                async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
+                                           on_command=on_command) as dash:
+                    console.print(f"Dashboard: {dash.url}")
+                    _open_browser(dash.url, args.no_browser)
+
+                    def on_change(st: LiveState, news: list[str]) -> None:
+                        view.on_change(st, news)
+                        dash.update(st, news)
+                        latest[:] = [st]
+
+                    sid, result = await run_session_with_sensors(
+                        links, exercise, side, store, plan, rate_hz=args.rate, sensors_info=info,
+                        on_change=on_change, stop=stop, ask_pain=ask)
+                    for set_no, value in pains:
+                        if set_no is not None and value is not None:
+                            store.add_pain(sid, set_no, value)
+                    store.commit()
+                    chart = session_report(store, sid, _chart_path(store_path, sid))
+                    dash.chart_path = chart
+                    details = store.load_details(sid)
+                    if latest:
+                        dash.update(latest[0], summary=_summary_for_page(result, details))
+                    if args.keep_open:
+                        console.print("The dashboard stays open for the summary; Ctrl-C ends it.")
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await asyncio.Event().wait()
+                return sid, result, chart
+
+            sid, result, chart = asyncio.run(session())
             _print_summary(console, sid, result, [], store.load_details(sid))
             if exercise.kind is ExerciseKind.ROM_TEST:
                 for line in rom_comparison(store, sid, exercise):
                     console.print(line)
         console.print(f"Chart: {chart}")
     return 0
+
+
+def _dashboard_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-browser", action="store_true", help="do not open the dashboard; its URL is printed")
+    p.add_argument("--keep-open", action="store_true", help="keep serving the dashboard after the session")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="dashboard address (default 127.0.0.1; any other needs a token, generated if not given)")
+    p.add_argument("--port", type=int, default=0, help="dashboard port (default: a free one)")
+    p.add_argument("--token", default=None, help="token the dashboard's URL must carry")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -415,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the simulated person compensates in that rep, e.g. thigh_drift:3 (repeatable)")
     demo.add_argument("--pelvis", action="store_true", help="simulate a sacrum sensor too")
     demo.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
+    _dashboard_options(demo)
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
@@ -464,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--both-sides", action="store_true", help="then the other leg, with its assigned sensors")
     run.add_argument("--no-pain", action="store_true", help="do not ask for a pain rating after each set")
     run.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
+    _dashboard_options(run)
     run.add_argument("--seconds", type=float, default=None, help="cap the set's length, s")
     run.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
     run.set_defaults(func=cmd_run)

@@ -1,0 +1,1 @@
+"""The local web dashboard of a live session (see server.py)."""

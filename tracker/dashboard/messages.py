@@ -1,0 +1,121 @@
+"""What the dashboard page is sent (live-state snapshots) and what it may send back (commands).
+
+A snapshot is the whole live state, so a page that joins late or drops frames is never behind: the
+newest snapshot is all it needs. Events (a rep counted, a hold complete, ...) ride on the snapshot that
+first follows them, so the page can play a sound for each even if it skips drawing frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from tracker.exercise_model import Exercise, ExerciseKind
+from tracker.prompts import phase_prompt, target_band_ir_deg
+from tracker.reps import RepPhase
+from tracker.session import LiveState
+
+TRACE_S = 30.0
+"""The trace covers this much of the recent past, s."""
+TRACE_POINTS = 300
+"""... in at most this many points."""
+MAX_COMMAND_BYTES = 1024
+
+
+class CommandError(ValueError):
+    """A message from the page that is not a valid command; the reply says what was wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    command: str
+    """stop | pain"""
+    set_no: int | None = None
+    value: int | None = None
+
+
+def parse_command(text: str | bytes) -> Command:
+    """Validate one message from the page."""
+    if len(text) > MAX_COMMAND_BYTES:
+        raise CommandError(f"message too long ({len(text)} bytes, at most {MAX_COMMAND_BYTES})")
+    try:
+        msg = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CommandError(f"not JSON: {e}") from None
+    if not isinstance(msg, dict) or msg.get("type") != "command":
+        raise CommandError('expected an object with "type": "command"')
+    name = msg.get("command")
+    if name == "stop":
+        return Command("stop")
+    if name == "pain":
+        set_no, value = msg.get("set"), msg.get("value")
+        if not isinstance(set_no, int) or isinstance(set_no, bool) or set_no < 1:
+            raise CommandError('"pain" needs "set": the set number, from 1')
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
+            raise CommandError('"pain" needs "value": a whole number from 0 to 10')
+        return Command("pain", set_no, value)
+    raise CommandError(f"unknown command {name!r} (known: stop, pain)")
+
+
+class Trace:
+    """The recent angle, thinned to at most TRACE_POINTS over TRACE_S."""
+
+    def __init__(self) -> None:
+        self._points: deque[tuple[float, float]] = deque()
+
+    def add(self, t: float, deg: float | None) -> None:
+        if deg is None or not math.isfinite(deg):
+            return
+        pts = self._points
+        if pts and t - pts[-1][0] < TRACE_S / TRACE_POINTS:
+            return
+        pts.append((t, deg))
+        while pts and t - pts[0][0] > TRACE_S:
+            pts.popleft()
+
+    def as_json(self) -> dict[str, list[float]]:
+        return {"t": [round(p[0], 2) for p in self._points], "deg": [round(p[1], 1) for p in self._points]}
+
+
+def _num(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+def exercise_info(exercise: Exercise) -> dict[str, Any]:
+    p = exercise.prescription
+    lo, hi = target_band_ir_deg(exercise)
+    return {"id": exercise.id, "name": exercise.name, "kind": exercise.kind.value,
+            "measure": exercise.measure.value, "target_deg": exercise.target_deg,
+            "band_ir_deg": [round(lo, 1), round(hi, 1)], "hold_s": list(p.hold_s),
+            "reps_per_set": p.reps, "sets": p.sets}
+
+
+def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, events: list[dict[str, str]],
+                  *, best_deg: float | None = None, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One snapshot of the live state for the page."""
+    holding = state.rep_phase is RepPhase.HOLDING
+    stretch = exercise.kind is ExerciseKind.STRETCH
+    return {
+        "type": "state", "seq": seq, "t": round(state.t, 2),
+        "exercise": exercise_info(exercise),
+        "side": state.side, "phase": state.phase, "prompt": phase_prompt(exercise, state.phase),
+        "angle_deg": _num(state.hip_ir_deg), "knee_deg": _num(state.knee_flexion_deg),
+        "best_deg": _num(best_deg), "max_deg": _num(state.max_ir_deg),
+        "reps": {"clean": state.clean_reps, "with_compensation": len(state.reps) - state.clean_reps,
+                 "partial": state.partial_reps, "target": state.target_reps},
+        "set": {"number": max(state.set_no, 1), "total": state.sets_total},
+        "hold": {"active": holding, "elapsed_s": round(state.hold_elapsed_s, 2),
+                 "target_s": state.target_hold_s[0]},
+        "stretch": {"time_at_target_s": round(state.time_at_target_s or 0.0, 1)} if stretch else None,
+        "rest_remaining_s": _num(state.rest_remaining_s, 0),
+        "alerts": [{"kind": k, "message": m} for k, m in state.alerts.items()],
+        "events": events,
+        "trace": trace.as_json(),
+        "sensors": {"samples": state.samples, "lost": state.samples_lost, "dropped": state.dropped_samples},
+        "calibration_score": _num(state.calibration_score, 2),
+        "finished": state.finished,
+        "summary": summary,
+    }

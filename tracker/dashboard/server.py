@@ -1,0 +1,248 @@
+"""The local web dashboard: the page, and live-state snapshots pushed over a WebSocket.
+
+Served by the app itself (aiohttp) on 127.0.0.1 and a free port by default; any other bind address
+needs a token, given or generated, which the page passes on in its URL. Each connected page gets the
+newest snapshot as soon as it changes, at most `frame_hz` times a second: frames are dropped, never
+queued, so a slow page never falls behind the stream, and the session never waits for a page. Events
+(a rep counted, a hold complete, ...) are kept in order and each page gets every one it has not seen.
+Closing a page changes nothing for the session; a bad message gets an error reply and is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tracker.dashboard.messages import Command, CommandError, Trace, parse_command, state_message
+from tracker.errors import TrackerError
+from tracker.exercise_model import Exercise
+from tracker.session import LiveState
+
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+class DashboardError(TrackerError):
+    """The dashboard cannot be served as asked."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    ws: web.WebSocketResponse
+    sent_seq: int = -1
+    sent_event: int = 0
+
+
+@dataclass
+class _Derived:
+    """What the dashboard works out from successive states: events to play."""
+
+    reps: int = 0
+    alerts: set[str] = field(default_factory=set)
+    phase: str = ""
+    hold_done_for: int = 0
+    calibrated: bool = False
+
+
+class DashboardServer:
+    """Async context manager: serves while the session runs; `update` is called with each new state."""
+
+    def __init__(self, exercise: Exercise, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 frame_hz: float = 30.0, on_command: Callable[[Command], None] | None = None) -> None:
+        if not is_loopback(host) and not token:
+            token = secrets.token_urlsafe(16)
+        self.exercise = exercise
+        self.host, self.port, self.token = host, port, token
+        self.frame_interval_s = 1.0 / frame_hz
+        self.on_command = on_command
+        self.trace = Trace()
+        self.commands_rejected = 0
+        self._seq = 0
+        self._snapshot: dict[str, Any] | None = None
+        self._events: list[dict[str, str]] = []
+        self._derived = _Derived()
+        self._summary: dict[str, Any] | None = None
+        self._changed = asyncio.Condition()
+        self._clients: set[_Client] = set()
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.chart_path: Path | None = None
+        """The session's chart, served at /chart.png once it exists."""
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> DashboardServer:
+        app = web.Application()
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._static)
+        app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/chart.png", self._chart)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as e:
+            await self._runner.cleanup()
+            raise DashboardError(f"cannot serve the dashboard on {self.host}:{self.port} ({e.strerror}).",
+                                 "Choose another port with --port, or 0 for any free one.") from e
+        for address in self._runner.addresses:  # the port chosen for port 0
+            self.port = int(address[1])
+            break
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        for client in list(self._clients):
+            with contextlib.suppress(Exception):
+                await client.ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    # --- the session's side ---------------------------------------------------------------
+    def update(self, state: LiveState, news: list[str] | None = None, *, summary: dict[str, Any] | None = None,
+               best_deg: float | None = None) -> None:
+        """Take the newest live state (from the session's consumer; never blocks)."""
+        self.trace.add(state.t, state.hip_ir_deg)
+        self._derive_events(state)
+        if summary is not None:
+            self._summary = summary
+        self._seq += 1
+        self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=best_deg,
+                                       summary=self._summary)
+        task = asyncio.get_running_loop().create_task(self._notify(), name="dashboard-notify")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _derive_events(self, state: LiveState) -> None:
+        d = self._derived
+        add = self._events.append
+        if state.calibration_score is not None and not d.calibrated:
+            d.calibrated = True
+            add({"kind": "calibrated", "text": f"Calibrated, quality {state.calibration_score:.0%}"})
+        if state.phase != d.phase:
+            d.phase = state.phase
+            if state.phase == "exercise.end":
+                add({"kind": "set_done", "text": f"Set {max(state.set_no, 1)} done"})
+            else:
+                add({"kind": "phase", "text": state.phase})
+        for rep in state.reps[d.reps:]:
+            d.reps += 1
+            add({"kind": "rep", "text": f"Rep {d.reps}: {rep.peak_ir_deg:.0f} degrees"})
+        for kind, message in state.alerts.items():
+            if kind not in d.alerts:
+                add({"kind": "compensation", "text": message})
+        d.alerts = set(state.alerts)
+        target = state.target_hold_s[0]
+        rep_no = len(state.reps) + 1
+        if target > 0 and state.hold_elapsed_s >= target and d.hold_done_for != rep_no:
+            d.hold_done_for = rep_no
+            add({"kind": "hold_complete", "text": "Hold complete"})
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # --- HTTP --------------------------------------------------------------------------------
+    def _authorised(self, request: web.Request) -> bool:
+        return not self.token or secrets.compare_digest(request.query.get("token", ""), self.token)
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            raise web.HTTPForbidden(text="This dashboard needs its token: open the URL hiptrack printed.")
+        return self._file("index.html")
+
+    async def _chart(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request) or self.chart_path is None or not self.chart_path.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(body=self.chart_path.read_bytes(), content_type="image/png")
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        return self._file(request.match_info["name"])
+
+    def _file(self, name: str) -> web.Response:
+        suffix = name[name.rfind("."):] if "." in name else ""
+        if "/" in name or suffix not in STATIC_TYPES:
+            raise web.HTTPNotFound()
+        resource = resources.files("tracker.dashboard").joinpath("static", name)
+        if not resource.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(body=resource.read_bytes(), content_type=STATIC_TYPES[suffix],
+                            headers={"Cache-Control": "no-store"})
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            raise web.HTTPForbidden(text="wrong or missing token")
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
+        await ws.prepare(request)
+        client = _Client(ws, sent_event=0)
+        self._clients.add(client)
+        sender = asyncio.get_running_loop().create_task(self._send_loop(client), name="dashboard-send")
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await self._receive(client, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    await self._reject(client, "binary messages are not accepted")
+        finally:
+            sender.cancel()
+            self._clients.discard(client)
+        return ws
+
+    async def _receive(self, client: _Client, text: str) -> None:
+        try:
+            command = parse_command(text)
+        except CommandError as e:
+            await self._reject(client, str(e))
+            return
+        if self.on_command is not None:
+            self.on_command(command)
+        await client.ws.send_str(json.dumps({"type": "ack", "command": command.command}))
+
+    async def _reject(self, client: _Client, why: str) -> None:
+        self.commands_rejected += 1
+        with contextlib.suppress(ConnectionResetError):
+            await client.ws.send_str(json.dumps({"type": "error", "message": why}))
+
+    async def _send_loop(self, client: _Client) -> None:
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            while not client.ws.closed:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: self._snapshot is not None
+                                                 and self._snapshot["seq"] != client.sent_seq)
+                snap = self._snapshot
+                assert snap is not None
+                events = self._events[client.sent_event:]
+                client.sent_event = len(self._events)
+                client.sent_seq = snap["seq"]
+                await client.ws.send_str(json.dumps({**snap, "events": events}))
+                await asyncio.sleep(self.frame_interval_s)
