@@ -139,7 +139,7 @@ async def _demo_with_dashboard(args: argparse.Namespace, console: Console, exerc
                                on_view: Callable[[LiveState, list[str]], None],
                                chart_path: Path) -> tuple[AnalysisResult, Path]:
     """The demo's session with its dashboard: the page shows it live and, with --keep-open, afterwards."""
-    from tracker.dashboard.messages import Command
+    from tracker.dashboard.messages import Command, summary_message
     from tracker.dashboard.server import DashboardServer
 
     stop = asyncio.Event()
@@ -169,7 +169,7 @@ async def _demo_with_dashboard(args: argparse.Namespace, console: Console, exerc
         result = await run_live_session(until_stopped(), pipe, store, sid, state, on_change)
         chart = session_report(store, sid, chart_path)
         dash.chart_path = chart
-        dash.update(state, summary=_summary_for_page(result, store.load_details(sid)))
+        dash.update(state, summary=summary_message(result, store.load_details(sid)))
         if args.keep_open:
             console.print("The dashboard stays open for the summary; Ctrl-C ends it.")
             with contextlib.suppress(asyncio.CancelledError):
@@ -188,18 +188,6 @@ def _open_browser(url: str, no_browser: bool) -> None:
 
     with contextlib.suppress(webbrowser.Error):
         webbrowser.open(url)
-
-
-def _summary_for_page(result: AnalysisResult, details: dict[str, Any] | None) -> dict[str, Any]:
-    rows = {r["number"]: r for r in (details or {}).get("reps", [])}
-    stretch = (details or {}).get("stretch")
-    return {"reps": [{"number": i + 1, "peak_ir_deg": round(r.peak_ir_deg, 1), "hold_s": round(r.hold_s, 1),
-                      "clean": bool(rows.get(i + 1, {}).get("clean", True)),
-                      "compensations": rows.get(i + 1, {}).get("compensations", [])}
-                     for i, r in enumerate(result.reps)],
-            "max_ir_deg": round(result.max_ir_deg, 1) if result.max_ir_deg == result.max_ir_deg else None,
-            "chart_url": "/chart.png",
-            "time_at_target_s": None if not stretch else stretch["time_at_target_s"]}
 
 
 def _print_summary(console: Console, sid: int, result: AnalysisResult, truth: Sequence[object],
@@ -458,7 +446,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             async def session(store: SessionStore = store, links: list[Any] = links, side: Side = side,
                               info: dict[str, Any] = info,
                               view: TerminalView = view) -> tuple[int, AnalysisResult, Path]:
-                from tracker.dashboard.messages import Command
+                from tracker.dashboard.messages import Command, summary_message
                 from tracker.dashboard.server import DashboardServer
 
                 stop = asyncio.Event()
@@ -492,7 +480,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                     dash.chart_path = chart
                     details = store.load_details(sid)
                     if latest:
-                        dash.update(latest[0], summary=_summary_for_page(result, details))
+                        dash.update(latest[0], summary=summary_message(result, details))
                     if args.keep_open:
                         console.print("The dashboard stays open for the summary; Ctrl-C ends it.")
                         with contextlib.suppress(asyncio.CancelledError):

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.analysis import AnalysisResult
 from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.prompts import phase_prompt, target_band_ir_deg
 from tracker.reps import RepPhase
@@ -94,8 +95,13 @@ def exercise_info(exercise: Exercise) -> dict[str, Any]:
 
 
 def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, events: list[dict[str, str]],
-                  *, best_deg: float | None = None, summary: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One snapshot of the live state for the page."""
+                  *, best_deg: float | None = None, summary: dict[str, Any] | None = None,
+                  counted_before: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """One snapshot of the live state for the page; rep counts are the current set's (counted_before:
+    reps and clean reps of the earlier sets)."""
+    reps_before, clean_before = counted_before
+    clean = state.clean_reps - clean_before
+    reps = len(state.reps) - reps_before
     holding = state.rep_phase is RepPhase.HOLDING
     stretch = exercise.kind is ExerciseKind.STRETCH
     return {
@@ -104,8 +110,8 @@ def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, 
         "side": state.side, "phase": state.phase, "prompt": phase_prompt(exercise, state.phase),
         "angle_deg": _num(state.hip_ir_deg), "knee_deg": _num(state.knee_flexion_deg),
         "best_deg": _num(best_deg), "max_deg": _num(state.max_ir_deg),
-        "reps": {"clean": state.clean_reps, "with_compensation": len(state.reps) - state.clean_reps,
-                 "partial": state.partial_reps, "target": state.target_reps},
+        "reps": {"clean": clean, "with_compensation": reps - clean, "partial": state.partial_reps,
+                 "target": state.target_reps, "session_total": len(state.reps)},
         "set": {"number": max(state.set_no, 1), "total": state.sets_total},
         "hold": {"active": holding, "elapsed_s": round(state.hold_elapsed_s, 2),
                  "target_s": state.target_hold_s[0]},
@@ -119,3 +125,17 @@ def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, 
         "finished": state.finished,
         "summary": summary,
     }
+
+
+def summary_message(result: AnalysisResult, details: dict[str, Any] | None,
+                    chart_url: str | None = "/chart.png") -> dict[str, Any]:
+    """The end-of-session summary the page shows: each rep, clean or with which compensation."""
+    rows = {r["number"]: r for r in (details or {}).get("reps", [])}
+    stretch = (details or {}).get("stretch")
+    return {"reps": [{"number": i + 1, "peak_ir_deg": round(r.peak_ir_deg, 1), "hold_s": round(r.hold_s, 1),
+                      "clean": bool(rows.get(i + 1, {}).get("clean", True)),
+                      "compensations": rows.get(i + 1, {}).get("compensations", [])}
+                     for i, r in enumerate(result.reps)],
+            "max_ir_deg": _num(result.max_ir_deg),
+            "chart_url": chart_url,
+            "time_at_target_s": None if not stretch else stretch["time_at_target_s"]}

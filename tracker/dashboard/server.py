@@ -61,6 +61,9 @@ class _Derived:
     phase: str = ""
     hold_done_for: int = 0
     calibrated: bool = False
+    set_no: int = 0
+    set_start: tuple[int, int] = (0, 0)
+    """(reps, clean reps) counted before the current set began."""
 
 
 class DashboardServer:
@@ -138,7 +141,7 @@ class DashboardServer:
             self._summary = summary
         self._seq += 1
         self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=best_deg,
-                                       summary=self._summary)
+                                       summary=self._summary, counted_before=self._derived.set_start)
         task = asyncio.get_running_loop().create_task(self._notify(), name="dashboard-notify")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -146,6 +149,9 @@ class DashboardServer:
     def _derive_events(self, state: LiveState) -> None:
         d = self._derived
         add = self._events.append
+        if state.set_no != d.set_no:
+            d.set_no = state.set_no
+            d.set_start = (len(state.reps), state.clean_reps)
         if state.calibration_score is not None and not d.calibrated:
             d.calibrated = True
             add({"kind": "calibrated", "text": f"Calibrated, quality {state.calibration_score:.0%}"})
@@ -204,7 +210,7 @@ class DashboardServer:
             raise web.HTTPForbidden(text="wrong or missing token")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
         await ws.prepare(request)
-        client = _Client(ws, sent_event=0)
+        client = _Client(ws, sent_event=len(self._events))  # a page joining late does not replay the past
         self._clients.add(client)
         sender = asyncio.get_running_loop().create_task(self._send_loop(client), name="dashboard-send")
         try:

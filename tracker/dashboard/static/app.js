@@ -210,6 +210,7 @@
     return function update({ title, elapsed, target, active, decimals }) {
       const frac = active && target > 0 ? Math.min(1, elapsed / target) : 0;
       bar.setAttribute('stroke-dasharray', `${(frac * circumference).toFixed(1)} ${circumference.toFixed(1)}`);
+      bar.setAttribute('visibility', frac > 0 ? 'visible' : 'hidden');
       root.classList.toggle('complete', active && target > 0 && elapsed >= target);
       root.classList.toggle('idle', !active);
       setText($('hold-title'), title);
@@ -274,7 +275,7 @@
       g.fillStyle = d === 0 ? 'rgba(245, 247, 250, 0.5)' : 'rgba(167, 177, 191, 0.25)';
       g.fillRect(0, Math.round(y(d)), w, dpr);
       g.fillStyle = '#a7b1bf';
-      g.fillText(`${d}°`, 6 * dpr, Math.max(9 * dpr, y(d) - 9 * dpr));
+      if (y(d) > 18 * dpr) g.fillText(`${d}°`, 6 * dpr, y(d) - 9 * dpr);
     }
   }
 
@@ -284,6 +285,7 @@
     let ws = null;
     let attempt = 0;
     let ended = false;
+    let fresh = true;
 
     function url() {
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -304,7 +306,7 @@
         retry();
         return;
       }
-      ws.onopen = () => { attempt = 0; onStatus('live'); };
+      ws.onopen = () => { attempt = 0; fresh = true; onStatus('live'); };
       ws.onmessage = (e) => parse(e.data);
       ws.onclose = () => {
         ws = null;
@@ -315,8 +317,10 @@
     function parse(data) {
       let msg;
       try { msg = JSON.parse(data); } catch { return; }
+      const first = fresh && !!msg && msg.type === 'state';
+      if (first) fresh = false;
       if (msg && msg.type === 'state') ended = !!msg.finished;
-      onMessage(msg);
+      onMessage(msg, first);
     }
 
     function send(obj) {
@@ -349,25 +353,26 @@
     return { er, sign, band, range: dialRange(band), conv };
   }
 
-  function receive(msg) {
+  function receive(msg, firstOnConnection) {
     if (!msg) return;
     if (msg.type === 'error') {
       flashStatus(`error: ${msg.message || 'rejected'}`);
     } else if (msg.type === 'state') {
-      handleEvents(msg);
+      handleEvents(msg, firstOnConnection);
       view.latest = msg;
       view.dirty = true;
     }
   }
 
-  function handleEvents(s) {
+  function handleEvents(s, history) {
     if (s.prompt && s.prompt !== view.lastPrompt) {
       view.lastPrompt = s.prompt;
       sound.say(s.prompt, true);
     }
     for (const ev of s.events || []) {
+      if (ev.text && ev.kind !== 'phase') view.lastEvent = ev.text;
+      if (history) continue;
       sound.cue(ev.kind);
-      if (ev.text) view.lastEvent = ev.text;
       if (ev.kind === 'rep') sound.say(String(repsDone(s)));
       else if (ev.kind === 'compensation' || ev.kind === 'set_done') sound.say(ev.text);
     }
@@ -426,9 +431,9 @@
   function renderSensors(s) {
     const n = s.sensors || {};
     const cal = s.calibration_score == null ? '--' : `${Math.round(s.calibration_score * 100)}%`;
-    const rate = n.rate_hz == null ? '--' : Math.round(n.rate_hz);
+    const rate = n.rate_hz == null ? '' : ` · ${Math.round(n.rate_hz)} Hz`;
     const el = $('sensors');
-    setText(el, `samples ${n.samples ?? 0} · lost ${n.lost ?? 0} · dropped ${n.dropped ?? 0} · ${rate} Hz · calibration ${cal}`);
+    setText(el, `samples ${n.samples ?? 0} · lost ${n.lost ?? 0} · dropped ${n.dropped ?? 0}${rate} · calibration ${cal}`);
     el.classList.toggle('warn', n.lost > 0 || n.dropped > 0);
   }
 
@@ -450,7 +455,7 @@
   function answerPain(value) {
     const s = view.latest;
     if (!s || !painWanted(s)) return;
-    if (!conn.send({ type: 'command', command: 'pain', set: s.set.number, value })) {
+    if (value != null && !conn.send({ type: 'command', command: 'pain', set: s.set.number, value })) {
       flashStatus('not connected, try again');
       return;
     }
