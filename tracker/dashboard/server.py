@@ -70,7 +70,7 @@ class DashboardServer:
     """Async context manager: serves while the session runs; `update` is called with each new state."""
 
     def __init__(self, exercise: Exercise, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 frame_hz: float = 30.0, on_command: Callable[[Command], None] | None = None) -> None:
+                 frame_hz: float = 60.0, on_command: Callable[[Command], None] | None = None) -> None:
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(16)
         self.exercise = exercise
@@ -126,6 +126,11 @@ class DashboardServer:
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def snapshots(self) -> int:
+        """Snapshots made so far (each page gets the newest of them at its own pace)."""
+        return self._seq
 
     @property
     def clients(self) -> int:

@@ -546,10 +546,15 @@
     renderSummary(s, d);
   }
 
+  // (session time, wall-clock time when drawn, seq) of the latest drawn snapshots, for latency measurement
+  const drawn = (window.hiptrackDrawn = []);
+
   function frame() {
     if (view.dirty && view.latest) {
       view.dirty = false;
       render(view.latest);
+      drawn.push([view.latest.t, Date.now() / 1000, view.latest.seq]);
+      if (drawn.length > 20000) drawn.splice(0, 10000);
     }
     renderStatus();
     requestAnimationFrame(frame);
