@@ -31,7 +31,6 @@ class _Watch:
     onset: float | None = None
     """Set while the compensation is confirmed and active."""
     last: float = math.nan
-    reported: bool = False
 
 
 @dataclass(frozen=True, slots=True)

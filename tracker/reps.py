@@ -168,10 +168,6 @@ class RepCounter:
         """Number the movement under way gets if it counts (1-based)."""
         return len(self.reps) + 1
 
-    @property
-    def current_peak_deg(self) -> float | None:
-        return None if self._cur is None else self._cur.peak_deg
-
     def _speed(self, t: float, angle: float) -> float:
         """deg/s: difference of the mean angle of the newer and older half of the window (robust to
         tremor and sensor noise; lags by half the window at both ends of a hold, so durations hold)."""
