@@ -95,7 +95,8 @@ def test_live_session_on_two_pages_with_bad_messages_and_a_page_closed(tmp_path:
 
 
 def test_commands_are_validated() -> None:
-    assert parse_command('{"type": "command", "command": "stop"}').command == "stop"
+    for name in ("stop", "pause", "resume"):
+        assert parse_command(json.dumps({"type": "command", "command": name})).command == name
     pain = parse_command('{"type": "command", "command": "pain", "set": 2, "value": 0}')
     assert (pain.command, pain.set_no, pain.value) == ("pain", 2, 0)
     for bad in ('{"type": "command", "command": "pain", "set": 0, "value": 3}',

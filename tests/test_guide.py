@@ -79,3 +79,46 @@ def test_stop_during_a_set_ends_the_session_without_asking() -> None:
     assert labels[-1] == MarkerLabel.EXERCISE_END
     assert labels.count(MarkerLabel.EXERCISE_START) == 1
     assert asked == []
+
+
+def test_a_pause_holds_the_set_time_cap_and_the_rest_timer_and_calibration_shows_progress() -> None:
+    plan = GuidePlan(lead_in_s=0.01, still_s=0.1, swing_s=0.1, settle_s=0.01, reps=99, sets=2, rest_s=0.3,
+                     max_exercise_s=0.3)
+    state = LiveState("seated", "left", 99, (2.0, 5.0))
+    marks: list[tuple[float, str]] = []
+    progress: list[tuple[float | None, float | None]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+
+        def add(label: str) -> Marker:
+            marks.append((loop.time() - t0, label))
+            return Marker(loop.time() - t0, label)
+
+        async def person() -> None:
+            while not marks or marks[-1][1] != MarkerLabel.EXERCISE_START:
+                progress.append((state.phase_started_at, state.phase_duration_s))
+                await asyncio.sleep(0.01)
+            state.paused = True  # 0.4 s pause early in set 1
+            await asyncio.sleep(0.4)
+            state.paused = False
+            while marks[-1][1] != MarkerLabel.EXERCISE_END:
+                await asyncio.sleep(0.01)
+            state.paused = True  # 0.4 s pause at the start of the rest
+            await asyncio.sleep(0.4)
+            state.paused = False
+
+        task = asyncio.create_task(person())
+        await guide_session(plan, state, add, poll_s=0.005)
+        await task
+
+    asyncio.run(main())
+    t = {label: [m[0] for m in marks if m[1] == label] for label in {m[1] for m in marks}}
+    set1 = t[MarkerLabel.EXERCISE_END][0] - t[MarkerLabel.EXERCISE_START][0]
+    rest = t[MarkerLabel.EXERCISE_START][1] - t[MarkerLabel.EXERCISE_END][0]
+    assert 0.65 <= set1 < 0.95  # 0.3 s of cap + the 0.4 s pause
+    assert 0.55 <= rest < 0.95  # the rest timer ticks in 0.1 s steps: a pause is held to within one
+    durations = sorted({round(d, 3) for _, d in progress if d is not None})
+    assert durations == [0.1, 0.11]  # the still phase, then the swings with their settle
+    assert state.phase_started_at is None and state.phase_duration_s is None

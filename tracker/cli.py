@@ -144,12 +144,15 @@ async def _demo_with_dashboard(args: argparse.Namespace, console: Console, exerc
 
     stop = asyncio.Event()
 
-    def on_command(cmd: Command) -> None:
+    def on_command(cmd: Command) -> str | None:
         if cmd.command == "stop":
             stop.set()
+        elif cmd.command in ("pause", "resume"):
+            return "the demo plays a recorded session: it cannot pause"
         elif cmd.command == "pain" and cmd.set_no is not None and cmd.value is not None:
             store.add_pain(sid, cmd.set_no, cmd.value, state.t)
             store.commit()
+        return None
 
     async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
                                on_command=on_command) as dash:
@@ -453,11 +456,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 pains: list[tuple[int | None, int | None]] = []
                 latest: list[LiveState] = []
 
-                def on_command(cmd: Command) -> None:
+                def on_command(cmd: Command) -> str | None:
                     if cmd.command == "stop":
                         stop.set()
+                    elif cmd.command in ("pause", "resume"):
+                        if not latest:
+                            return "nothing to pause yet: the session is still connecting"
+                        latest[0].paused = cmd.command == "pause"
                     elif cmd.command == "pain":
                         pains.append((cmd.set_no, cmd.value))
+                    return None
 
                 async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
                                            on_command=on_command) as dash:

@@ -68,16 +68,21 @@ async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[
     t_exercise = t_swing + plan.swing_s + plan.settle_s  # the settle belongs to the swing phase: no motion
     await wait_until(t_static)
     add_marker(MarkerLabel.CALIBRATION_STATIC)
+    state.phase_started_at, state.phase_duration_s = clock(), plan.still_s
     await wait_until(t_swing)
     add_marker(MarkerLabel.CALIBRATION_SWING)
+    state.phase_started_at, state.phase_duration_s = clock(), plan.swing_s + plan.settle_s
     await wait_until(t_exercise)
+    state.phase_started_at = state.phase_duration_s = None
     for set_no in range(1, plan.sets + 1):
         add_marker(MarkerLabel.EXERCISE_START)
-        started, reps_before = clock(), len(state.reps)
-
-        while (not stop.is_set() and clock() - started < plan.max_exercise_s
+        reps_before, active_s = len(state.reps), 0.0
+        while (not stop.is_set() and active_s < plan.max_exercise_s
                and len(state.reps) - reps_before < plan.reps):
-            await wait_until(clock() + poll_s)
+            before = clock()
+            await wait_until(before + poll_s)
+            if not state.paused:  # a pause holds the set's time cap
+                active_s += clock() - before
         if len(state.reps) - reps_before >= plan.reps:
             await wait_until(clock() + plan.after_last_rep_s)
         add_marker(MarkerLabel.EXERCISE_END)
@@ -94,10 +99,13 @@ async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[
 async def _rest(rest_s: float, state: LiveState, clock: Callable[[], float],
                 wait_until: Callable[[float], Awaitable[None]], stop: asyncio.Event,
                 on_change: Callable[[], None] | None) -> None:
-    end = clock() + rest_s
-    while not stop.is_set() and (left := end - clock()) > 0:
+    left = rest_s
+    while not stop.is_set() and left > 0:
         state.rest_remaining_s = left
         if on_change is not None:
             on_change()
-        await wait_until(min(end, clock() + 1.0))
+        before = clock()
+        await wait_until(before + min(left, 0.1))
+        if not state.paused:  # a pause holds the rest timer
+            left -= clock() - before
     state.rest_remaining_s = None

@@ -63,7 +63,8 @@ async def run_session_with_sensors(
     sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, extra)
     store.commit()
     pipeline = SessionPipeline(exercise, side, rate_hz)
-    state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets)
+    state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets,
+                      can_pause=True)
 
     async def pain_then_store(set_no: int) -> int | None:
         assert ask_pain is not None

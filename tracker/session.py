@@ -61,6 +61,13 @@ class LiveState:
     """Stretches: time at or beyond the target so far."""
     pain: list[int | None] = field(default_factory=list)
     """Pain after each set, 0-10, as the person reported it (None: not asked or not answered)."""
+    paused: bool = False
+    """The person paused the guide: a set's time cap and a rest timer stand still."""
+    can_pause: bool = False
+    """Whether this session's guide can pause (a replayed demo cannot)."""
+    phase_started_at: float | None = None
+    phase_duration_s: float | None = None
+    """Session time the current timed phase (still phase, knee swings) began, and how long it lasts."""
 
 
 def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate) -> list[str]:

@@ -33,7 +33,7 @@ class CommandError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Command:
     command: str
-    """stop | pain"""
+    """stop | pause | resume | pain"""
     set_no: int | None = None
     value: int | None = None
 
@@ -49,8 +49,8 @@ def parse_command(text: str | bytes) -> Command:
     if not isinstance(msg, dict) or msg.get("type") != "command":
         raise CommandError('expected an object with "type": "command"')
     name = msg.get("command")
-    if name == "stop":
-        return Command("stop")
+    if name in ("stop", "pause", "resume"):
+        return Command(str(name))
     if name == "pain":
         set_no, value = msg.get("set"), msg.get("value")
         if not isinstance(set_no, int) or isinstance(set_no, bool) or set_no < 1:
@@ -58,7 +58,7 @@ def parse_command(text: str | bytes) -> Command:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
             raise CommandError('"pain" needs "value": a whole number from 0 to 10')
         return Command("pain", set_no, value)
-    raise CommandError(f"unknown command {name!r} (known: stop, pain)")
+    raise CommandError(f"unknown command {name!r} (known: stop, pause, resume, pain)")
 
 
 class Trace:
@@ -124,7 +124,16 @@ def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, 
         "calibration_score": _num(state.calibration_score, 2),
         "finished": state.finished,
         "summary": summary,
+        "paused": state.paused, "can_pause": state.can_pause,
+        "phase_progress": _phase_progress(state),
     }
+
+
+def _phase_progress(state: LiveState) -> float | None:
+    """0..1 through the current timed phase (calibration), None outside one."""
+    if state.phase_started_at is None or not state.phase_duration_s:
+        return None
+    return round(min(1.0, max(0.0, (state.t - state.phase_started_at) / state.phase_duration_s)), 3)
 
 
 def summary_message(result: AnalysisResult, details: dict[str, Any] | None,

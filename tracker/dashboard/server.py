@@ -70,7 +70,7 @@ class DashboardServer:
     """Async context manager: serves while the session runs; `update` is called with each new state."""
 
     def __init__(self, exercise: Exercise, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 frame_hz: float = 60.0, on_command: Callable[[Command], None] | None = None) -> None:
+                 frame_hz: float = 60.0, on_command: Callable[[Command], str | None] | None = None) -> None:
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(16)
         self.exercise = exercise
@@ -235,8 +235,10 @@ class DashboardServer:
         except CommandError as e:
             await self._reject(client, str(e))
             return
-        if self.on_command is not None:
-            self.on_command(command)
+        refusal = self.on_command(command) if self.on_command is not None else None
+        if refusal:
+            await self._reject(client, refusal)
+            return
         await client.ws.send_str(json.dumps({"type": "ack", "command": command.command}))
 
     async def _reject(self, client: _Client, why: str) -> None:

@@ -469,6 +469,21 @@
     show($('pain'), wanted);
   }
 
+  function renderControls(s) {
+    const pause = $('pause');
+    show(pause, !!s.can_pause && !s.finished);
+    setText(pause, s.paused ? 'Resume' : 'Pause');
+    const p = s.phase_progress;
+    show($('phase-progress'), p != null && !s.finished);
+    if (p != null) $('phase-progress-bar').style.width = `${Math.round(100 * Math.min(1, Math.max(0, p)))}%`;
+  }
+
+  function requestPause() {
+    const s = view.latest;
+    const command = s && s.paused ? 'resume' : 'pause';
+    if (!conn.send({ type: 'command', command })) flashStatus('not connected, try again');
+  }
+
   function requestStop() {
     if (!window.confirm('Stop the session now?')) return;
     if (!conn.send({ type: 'command', command: 'stop' })) flashStatus('not connected, try again');
@@ -543,6 +558,7 @@
     renderSensors(s);
     drawTrace($('trace'), s.trace, d);
     renderPain(s);
+    renderControls(s);
     renderSummary(s, d);
   }
 
@@ -583,6 +599,7 @@
     $('mute').addEventListener('click', () => { sound.setMuted(!sound.isMuted()); renderToggles(); });
     $('voice').addEventListener('click', () => { sound.setVoice(!sound.hasVoice()); renderToggles(); });
     $('stop').addEventListener('click', requestStop);
+    $('pause').addEventListener('click', requestPause);
     for (let v = 0; v <= 10; v++) $(`pain-${v}`).addEventListener('click', () => answerPain(v));
     $('pain-skip').addEventListener('click', () => answerPain(null));
     window.addEventListener('resize', () => { view.dirty = true; });
