@@ -99,6 +99,8 @@ def test_commands_are_validated() -> None:
         assert parse_command(json.dumps({"type": "command", "command": name})).command == name
     pain = parse_command('{"type": "command", "command": "pain", "set": 2, "value": 0}')
     assert (pain.command, pain.set_no, pain.value) == ("pain", 2, 0)
+    skipped = parse_command('{"type": "command", "command": "pain", "set": 2, "value": null}')
+    assert (skipped.set_no, skipped.value) == (2, None)
     for bad in ('{"type": "command", "command": "pain", "set": 0, "value": 3}',
                 '{"type": "command", "command": "pain", "set": 1, "value": true}',
                 '{"type": "state"}', "[]", "x" * 5000):

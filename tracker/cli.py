@@ -36,6 +36,8 @@ from tracker.session import LiveState, run_live_session
 from tracker.store import SessionStore
 
 USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)  # every package root
+PAIN_WAIT_S = 180.0
+"""How long the guide waits for a pain answer from the page before going on without one, s."""
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -453,6 +455,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 from tracker.dashboard.server import DashboardServer
 
                 stop = asyncio.Event()
+                waiting: dict[int, asyncio.Future[int | None]] = {}
                 pains: list[tuple[int | None, int | None]] = []
                 latest: list[LiveState] = []
 
@@ -464,7 +467,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                             return "nothing to pause yet: the session is still connecting"
                         latest[0].paused = cmd.command == "pause"
                     elif cmd.command == "pain":
-                        pains.append((cmd.set_no, cmd.value))
+                        asked = waiting.get(cmd.set_no or 0)
+                        if asked is not None and not asked.done():
+                            asked.set_result(cmd.value)
+                        else:
+                            pains.append((cmd.set_no, cmd.value))
                     return None
 
                 async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
@@ -477,9 +484,20 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                         dash.update(st, news)
                         latest[:] = [st]
 
+                    async def ask_page_or_terminal(set_no: int) -> int | None:
+                        """The page's answer where a page is open (the person is on the floor), else the
+                        terminal's."""
+                        if dash.clients:
+                            waiting[set_no] = asyncio.get_running_loop().create_future()
+                            try:
+                                return await asyncio.wait_for(waiting[set_no], timeout=PAIN_WAIT_S)
+                            except TimeoutError:
+                                return None
+                        return None if ask is None else await ask(set_no)
+
                     sid, result = await run_session_with_sensors(
                         links, exercise, side, store, plan, rate_hz=args.rate, sensors_info=info,
-                        on_change=on_change, stop=stop, ask_pain=ask)
+                        on_change=on_change, stop=stop, ask_pain=None if args.no_pain else ask_page_or_terminal)
                     for set_no, value in pains:
                         if set_no is not None and value is not None:
                             store.add_pain(sid, set_no, value)

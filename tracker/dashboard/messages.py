@@ -36,6 +36,7 @@ class Command:
     """stop | pause | resume | pain"""
     set_no: int | None = None
     value: int | None = None
+    """pain: 0-10 as the person gave it; None: they skipped the question."""
 
 
 def parse_command(text: str | bytes) -> Command:
@@ -55,8 +56,8 @@ def parse_command(text: str | bytes) -> Command:
         set_no, value = msg.get("set"), msg.get("value")
         if not isinstance(set_no, int) or isinstance(set_no, bool) or set_no < 1:
             raise CommandError('"pain" needs "set": the set number, from 1')
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
-            raise CommandError('"pain" needs "value": a whole number from 0 to 10')
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10):
+            raise CommandError('"pain" needs "value": a whole number from 0 to 10, or null to skip')
         return Command("pain", set_no, value)
     raise CommandError(f"unknown command {name!r} (known: stop, pause, resume, pain)")
 

@@ -455,7 +455,7 @@
   function answerPain(value) {
     const s = view.latest;
     if (!s || !painWanted(s)) return;
-    if (value != null && !conn.send({ type: 'command', command: 'pain', set: s.set.number, value })) {
+    if (!conn.send({ type: 'command', command: 'pain', set: s.set.number, value })) {
       flashStatus('not connected, try again');
       return;
     }
