@@ -33,6 +33,10 @@ class _Watch:
     last: float = math.nan
 
 
+ThighAlignment = tuple[tuple[float, float, float], int, bool, bool]
+"""ThighPose's (long_axis, alignment_epoch, axis_known, axis_fitted): constant between refits."""
+
+
 @dataclass(frozen=True, slots=True)
 class ThighPose:
     quat: tuple[float, float, float, float]

@@ -138,10 +138,6 @@ class Exercise:
     """What the sensors can and cannot see in this exercise."""
 
     @property
-    def primary_measure(self) -> str:
-        return self.measure.value
-
-    @property
     def target_deg(self) -> float:
         p = self.prescription.target_deg
         return self.default_target_deg if p is None else p

@@ -30,7 +30,7 @@ from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
 from tracker.analysis import AnalysisResult
-from tracker.compensation import ThighPose
+from tracker.compensation import ThighAlignment, ThighPose
 from tracker.engine import ExerciseEngine
 from tracker.exercise_model import Exercise
 from tracker.reps import RepCounter, RepEvent
@@ -241,8 +241,7 @@ class SessionPipeline:
             pelvis[ok] = np.degrees(Q.angle(Q.multiply(Q.conjugate(self._pelvis_reference), pq[ok])))
         evidence = align.evidence_mask(shin_q) if self._in_exercise else np.zeros(len(t), dtype=bool)
         parts: list[JointAngles] = []
-        axes: list[np.ndarray] = []
-        epochs: list[np.ndarray] = []
+        thigh_alignment: list[ThighAlignment] = []
         start = 0
         while start < len(t):
             due = align.samples_until_refit(evidence[start:])
@@ -257,24 +256,21 @@ class SessionPipeline:
             ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
-            axes.append(np.broadcast_to(Q.rotate(Q.conjugate(align.thigh_mount), K.LONG_AXIS), (end - start, 3)))
-            epochs.append(np.full(end - start, align.axis_refits * 4 + 2 * align.thigh_axis_known
-                                  + align.thigh_axis_fitted))
+            long_axis = Q.rotate(Q.conjugate(align.thigh_mount), K.LONG_AXIS)
+            thigh_alignment += [(tuple(long_axis.tolist()), align.axis_refits, align.thigh_axis_known,
+                                 align.thigh_axis_fitted)] * (end - start)
             align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:
                 align.refit()
             start = end
         angles = JointAngles.concat(parts)
-        self._count(angles, events, thigh_q, np.concatenate(axes) if axes else np.zeros((0, 3)),
-                    np.concatenate(epochs) if epochs else np.zeros(0, dtype=int))
+        self._count(angles, events, thigh_q, thigh_alignment)
         return angles
 
     def _count(self, angles: JointAngles, events: list[RepEvent], thigh_quat: np.ndarray,
-               thigh_axis: np.ndarray, epoch: np.ndarray) -> None:
-        """Feed the exercise engine; thigh_quat (N, 4): the thigh filter's orientation at each instant,
-        thigh_axis (N, 3): the thigh's long axis in sensor axes (the mount current at that instant),
-        epoch (N,): 4 x the refits of the alignment so far + 2 if the thigh's long axis is known + 1 if
-        it has been fitted (see ThighPose)."""
+               thigh_alignment: list[ThighAlignment]) -> None:
+        """Feed the exercise engine; thigh_quat (N, 4): the thigh filter's orientation at each instant;
+        thigh_alignment: the alignment current at each instant (see ThighPose)."""
         self.latest = (float(angles.t[-1]), float(angles.hip_ir_deg[-1]),
                        float(angles.knee_flexion_deg[-1]), float(angles.thigh_drift_deg[-1]))
         self._last_t = float(angles.t[-1])
@@ -284,12 +280,12 @@ class SessionPipeline:
         if not sel.any():
             return
         update = self.engine.update
-        for t, ir, knee, drift, pelvis, q, axis, ep in zip(
+        first = int(np.argmax(sel))  # sel is the instants from the set's start on
+        for t, ir, knee, drift, pelvis, q, (axis, refits, known, fitted) in zip(
                 angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(), angles.knee_flexion_deg[sel].tolist(),
                 angles.thigh_drift_deg[sel].tolist(), angles.pelvis_motion_deg[sel].tolist(),
-                thigh_quat[sel].tolist(), thigh_axis[sel].tolist(), epoch[sel].tolist(), strict=True):
-            events.extend(update(t, ir, knee, drift, pelvis,
-                                 ThighPose(tuple(q), tuple(axis), ep >> 2, bool(ep & 2), bool(ep & 1))))
+                thigh_quat[sel].tolist(), thigh_alignment[first:], strict=True):
+            events.extend(update(t, ir, knee, drift, pelvis, ThighPose(tuple(q), axis, refits, known, fitted)))
 
     # --- end ------------------------------------------------------------------------------
     def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:

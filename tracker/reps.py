@@ -160,10 +160,6 @@ class RepCounter:
         return self._cur is not None
 
     @property
-    def movement_start(self) -> float | None:
-        return None if self._cur is None else self._cur.start
-
-    @property
     def current_rep_no(self) -> int:
         """Number the movement under way gets if it counts (1-based)."""
         return len(self.reps) + 1

@@ -50,6 +50,8 @@ class _Client:
     ws: web.WebSocketResponse
     sent_seq: int = -1
     sent_event: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when there is a newer snapshot than the one sent."""
 
 
 @dataclass
@@ -84,10 +86,8 @@ class DashboardServer:
         self._events: list[dict[str, str]] = []
         self._derived = _Derived()
         self._summary: dict[str, Any] | None = None
-        self._changed = asyncio.Condition()
         self._clients: set[_Client] = set()
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.chart_path: Path | None = None
         """The session's chart, served at /chart.png once it exists."""
 
@@ -117,8 +117,6 @@ class DashboardServer:
         for client in list(self._clients):
             with contextlib.suppress(Exception):
                 await client.ws.close()
-        for task in list(self._tasks):
-            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -147,9 +145,8 @@ class DashboardServer:
         self._seq += 1
         self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=best_deg,
                                        summary=self._summary, counted_before=self._derived.set_start)
-        task = asyncio.get_running_loop().create_task(self._notify(), name="dashboard-notify")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        for client in self._clients:
+            client.wake.set()
 
     def _derive_events(self, state: LiveState) -> None:
         d = self._derived
@@ -178,10 +175,6 @@ class DashboardServer:
         if target > 0 and state.hold_elapsed_s >= target and d.hold_done_for != rep_no:
             d.hold_done_for = rep_no
             add({"kind": "hold_complete", "text": "Hold complete"})
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # --- HTTP --------------------------------------------------------------------------------
     def _authorised(self, request: web.Request) -> bool:
@@ -216,6 +209,8 @@ class DashboardServer:
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
         await ws.prepare(request)
         client = _Client(ws, sent_event=len(self._events))  # a page joining late does not replay the past
+        if self._snapshot is not None:
+            client.wake.set()
         self._clients.add(client)
         sender = asyncio.get_running_loop().create_task(self._send_loop(client), name="dashboard-send")
         try:
@@ -249,11 +244,11 @@ class DashboardServer:
     async def _send_loop(self, client: _Client) -> None:
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not client.ws.closed:
-                async with self._changed:
-                    await self._changed.wait_for(lambda: self._snapshot is not None
-                                                 and self._snapshot["seq"] != client.sent_seq)
+                await client.wake.wait()
+                client.wake.clear()
                 snap = self._snapshot
-                assert snap is not None
+                if snap is None or snap["seq"] == client.sent_seq:
+                    continue
                 events = self._events[client.sent_event:]
                 client.sent_event = len(self._events)
                 client.sent_seq = snap["seq"]
