@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sim_sessions import angle_between_deg, phase
 
 from firmware_bridge.simulator import (
     EarthField,
@@ -54,16 +55,6 @@ def integrate_gyro(gyr: np.ndarray, t: np.ndarray, q0: np.ndarray) -> np.ndarray
     return out
 
 
-def angle_between_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-    return np.asarray(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def phase_times(sim: SimulatedSession, seg: Segment, start: str, end: str) -> np.ndarray:
-    t = sim.true_sample_t[seg]
-    t0, t1 = sim.recording.marker_time(start), sim.recording.marker_time(end)
-    assert t0 is not None and t1 is not None
-    return np.asarray((t >= t0) & (t < t1))
 
 
 # --- kinematic chain ------------------------------------------------------------------------------
@@ -162,7 +153,7 @@ def test_still_sensor_reads_gravity_only(side: Side) -> None:
 def test_static_phase_gravity_along_segment_axes(ideal_left: SimulatedSession) -> None:
     sim = ideal_left
     for seg, axis in ((Segment.SHIN, Z), (Segment.THIGH, np.array([1.0, 0.0, 0.0]))):
-        sel = phase_times(sim, seg, MarkerLabel.CALIBRATION_STATIC, MarkerLabel.CALIBRATION_SWING)
+        sel = phase(sim, seg, MarkerLabel.CALIBRATION_STATIC, MarkerLabel.CALIBRATION_SWING)
         acc_segment = quat.rotate(sim.mounts[seg].q, sim.recording.streams[seg].acc[sel])
         # the shin's proximal axis (thigh: anterior axis) points up while seated still
         assert np.max(angle_between_deg(acc_segment, axis)) < 0.3
@@ -191,7 +182,7 @@ def test_gyro_integration_reproduces_orientation(errors: ImuErrorModel) -> None:
 def test_knee_swing_specific_force_includes_centripetal(ideal_left: SimulatedSession) -> None:
     sim = ideal_left
     seg = Segment.SHIN
-    sel = phase_times(sim, seg, MarkerLabel.CALIBRATION_SWING, MarkerLabel.EXERCISE_START)
+    sel = phase(sim, seg, MarkerLabel.CALIBRATION_SWING, MarkerLabel.EXERCISE_START)
     t = sim.true_sample_t[seg][sel]
     acc = sim.recording.streams[seg].acc[sel]
     gyr = sim.recording.streams[seg].gyr[sel]
@@ -221,7 +212,7 @@ def test_magnetometer_field_and_dip(ideal_left: SimulatedSession) -> None:
         stream = sim.recording.streams[seg]
         assert stream.mag is not None
         np.testing.assert_allclose(np.linalg.norm(stream.mag, axis=1), 49.0, atol=1e-6)
-        sel = phase_times(sim, seg, MarkerLabel.CALIBRATION_STATIC, MarkerLabel.CALIBRATION_SWING)
+        sel = phase(sim, seg, MarkerLabel.CALIBRATION_STATIC, MarkerLabel.CALIBRATION_SWING)
         # field points 65 deg below the horizontal, the specific force straight up: 155 deg apart
         assert np.abs(angle_between_deg(stream.acc[sel], stream.mag[sel]) - 155.0).max() < 0.3
     no_mag = simulate_session(seed=11, reps=1, errors=ImuErrorModel.ideal(), with_magnetometer=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sim_sessions import angle_between_deg, ideal_session, phase
 
 from calibration.calibrate import PhaseData, calibrate, still_phases
 from firmware_bridge.simulator import (
@@ -51,27 +52,7 @@ PATHS = {"hip_flexion": "hip_flexion_path", "hip_adduction": "hip_adduction_path
          "pelvis_rotation": "pelvis_rotation_path"}
 """Compensation component -> the script's path of that angle."""
 
-_SESSIONS: dict[tuple[str, Side], SimulatedSession] = {}
 
-
-def ideal_session(exercise: str, side: Side) -> SimulatedSession:
-    """One exact-signal session per exercise and side, shared by the tests."""
-    key = (exercise, side)
-    if key not in _SESSIONS:
-        _SESSIONS[key] = simulate_session(seed=7, side=side, exercise=exercise, errors=ImuErrorModel.ideal())
-    return _SESSIONS[key]
-
-
-def angle_between_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-    return np.asarray(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def phase(sim: SimulatedSession, seg: Segment, start: str, end: str) -> np.ndarray:
-    t = sim.true_sample_t[seg]
-    t0, t1 = sim.recording.marker_time(start), sim.recording.marker_time(end)
-    assert t0 is not None and t1 is not None
-    return np.asarray((t >= t0) & (t < t1))
 
 
 def half_width(span: Span) -> float:
