@@ -44,9 +44,12 @@ class GuidePlan:
 async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[[str], Marker],
                         stop: asyncio.Event | None = None, poll_s: float = 0.1,
                         now: Callable[[], float] | None = None, ask_pain: AskPain | None = None,
-                        on_change: Callable[[], None] | None = None) -> None:
+                        on_change: Callable[[], None] | None = None, start: asyncio.Event | None = None,
+                        ready_prompt: str = "Get into the start position, then press Start.") -> None:
     """Issue the phase markers; returns after the last set's `exercise.end`.
 
+    With `start`, the guide first waits for it (the person says they are in position; `ready_prompt`
+    is shown meanwhile as state.awaiting_start) and times the phases from then.
     With `now` (the session clock, s from the session's start) the phases are placed on that clock, so
     time spent connecting shortens the lead-in rather than delaying everything; without it they are
     timed from the call. `ask_pain` is awaited after each set (the answer goes to state.pain);
@@ -63,7 +66,17 @@ async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, t_target - clock()))
 
-    t_static = plan.lead_in_s
+    t_begin = 0.0
+    if start is not None:
+        state.awaiting_start = ready_prompt
+        if on_change is not None:
+            on_change()
+        await _first_of(start, stop)
+        state.awaiting_start = None
+        if stop.is_set():
+            return
+        t_begin = clock()
+    t_static = t_begin + plan.lead_in_s
     t_swing = t_static + plan.still_s
     t_exercise = t_swing + plan.swing_s + plan.settle_s  # the settle belongs to the swing phase: no motion
     await wait_until(t_static)
@@ -94,6 +107,15 @@ async def guide_session(plan: GuidePlan, state: LiveState, add_marker: Callable[
             await _rest(plan.rest_s, state, clock, wait_until, stop, on_change)
             if stop.is_set():
                 return
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _rest(rest_s: float, state: LiveState, clock: Callable[[], float],

@@ -11,15 +11,18 @@ import contextlib
 import os
 import random
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
+from firmware_bridge.ble.sensor import LinkStats, SensorLink
 from firmware_bridge.replay import replay
-from imu_core.frames import Side
+from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample, Marker, Recording
 from tracker.analysis import AnalysisResult
 from tracker.dashboard.messages import Command, summary_message
@@ -27,11 +30,13 @@ from tracker.dashboard.server import DashboardServer
 from tracker.errors import TrackerError
 from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.exercises import get_exercise
+from tracker.guide import GuidePlan
 from tracker.live_view import TerminalView
 from tracker.offline import session_report
 from tracker.paths import default_store_path, reports_dir
 from tracker.pipeline import SessionPipeline
-from tracker.rom_compare import rom_comparison
+from tracker.rom_compare import personal_best_deg, rom_comparison
+from tracker.sensor_config import SensorAssignment
 from tracker.session import LiveState, run_live_session
 from tracker.store import SessionStore
 
@@ -93,88 +98,113 @@ def _band_meta(exercise: Exercise) -> dict[str, str]:
     return {} if level is None else {"band_level": level}
 
 
-def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from firmware_bridge.simulator import simulate_session
+@dataclass(frozen=True, slots=True)
+class ReplayedSensor:
+    """A simulated sensor's stream as the live views show it (no link, no battery)."""
 
+    segment: Segment
+    model: str
+    stats: LinkStats
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     exercise = _with_band(get_exercise(args.exercise), args.band)
-    motion = _simulated_motion(exercise)
+    _simulated_motion(exercise)  # says so before anything starts if the simulator cannot play it
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     first = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
     sides = [first, Side.RIGHT if first is Side.LEFT else Side.LEFT] if args.both_sides else [first]
-    store_path = store_path_of(args)
-    compensations = _parse_compensations(args.compensate)
-    for n, side in enumerate(sides):
-        sim = simulate_session(seed=seed + n, side=side, reps=args.reps, max_seconds=args.seconds,
-                               exercise=motion, compensations=compensations,  # type: ignore[arg-type]
-                               with_pelvis_sensor=args.pelvis, sets=args.sets)
-        rec = sim.recording
-        like = "" if motion == exercise.id else f" (moving as in {motion})"
-        console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}{like}: "
-                      f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
-        with SessionStore.open(store_path) as store:
-            sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
-                                       {"simulator_seed": seed + n, **_band_meta(exercise)})
-            store.commit()
-            pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
-            state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
-                              else args.reps, exercise.prescription.hold_s, sets_total=args.sets)
-            with TerminalView(console, exercise) as view:
-                result, chart = asyncio.run(_demo_session(args, console, exercise, rec, pipe, store, sid, state,
-                                                          view.on_change, chart_path(store_path, sid)))
-            print_summary(console, sid, result, sim.truth_reps, store.load_details(sid))
-            if exercise.kind is ExerciseKind.ROM_TEST:
-                for line in rom_comparison(store, sid, exercise):
-                    console.print(line)
-        console.print(f"Chart: {chart}")
+    asyncio.run(_demo(args, console, exercise, seed, sides))
     return 0
 
 
-async def _demo_session(args: argparse.Namespace, console: Console, exercise: Exercise, rec: Recording,
-                        pipe: SessionPipeline, store: SessionStore, sid: int, state: LiveState, on_view: OnChange,
-                        chart: Path) -> tuple[AnalysisResult, Path]:
-    """The demo's session, replayed, on the terminal and the dashboard."""
+async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, seed: int,
+                sides: list[Side]) -> None:
+    """The demo: a simulated person per leg, replayed in real time, on the terminal and one dashboard."""
+    from firmware_bridge.simulator import simulate_session
+
+    motion = _simulated_motion(exercise)
+    store_path = store_path_of(args)
+    compensations = _parse_compensations(args.compensate)
     stop = asyncio.Event()
+    current: dict[str, Any] = {}
 
     def on_command(cmd: Command) -> str | None:
         if cmd.command == "stop":
             stop.set()
-        elif cmd.command in ("pause", "resume"):
-            return "the demo plays a recorded session: it cannot pause"
-        elif cmd.command == "pain" and cmd.set_no is not None and cmd.value is not None:
-            store.add_pain(sid, cmd.set_no, cmd.value, state.t)
+        elif cmd.command in ("start", "pause", "resume"):
+            return f"the demo plays a recorded session: it cannot {cmd.command}"
+        elif cmd.command == "pain" and cmd.set_no is not None and cmd.value is not None and "sid" in current:
+            store.add_pain(current["sid"], cmd.set_no, cmd.value, current["state"].t)
             store.commit()
         return None
 
-    async def until_stopped() -> AsyncIterator[list[ImuSample | Marker]]:
-        async for batch in replay(rec, speed=args.speed):
-            if stop.is_set():
-                return
-            yield batch
+    with SessionStore.open(store_path) as store:
+        async with _dashboard(args, console, exercise, on_command) as dash:
+            for n, side in enumerate(sides):
+                if stop.is_set():
+                    break
+                sim = simulate_session(seed=seed + n, side=side, reps=args.reps, max_seconds=args.seconds,
+                                       exercise=motion, compensations=compensations,  # type: ignore[arg-type]
+                                       with_pelvis_sensor=args.pelvis, sets=args.sets)
+                rec = sim.recording
+                like = "" if motion == exercise.id else f" (moving as in {motion})"
+                console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}{like}: "
+                              f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
+                sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
+                                           {"simulator_seed": seed + n, **_band_meta(exercise)})
+                store.commit()
+                best = personal_best_deg(store, exercise, side, source="demo", before_session=sid)
+                dash.new_leg(best)
+                state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
+                                  else args.reps, exercise.prescription.hold_s, sets_total=args.sets,
+                                  leg=(n + 1, len(sides)),
+                                  sensor_links=[ReplayedSensor(seg, "simulated", LinkStats(
+                                      connected=True, rate_hz=rec.sample_rate_hz)) for seg in rec.streams])
+                current.update(sid=sid, state=state)
 
-    async with _dashboard(args, console, exercise, on_view, on_command) as (dash, on_change):
-        result = await run_live_session(until_stopped(), pipe, store, sid, state, on_change)
-        chart = session_report(store, sid, chart)
-        dash.chart_path = chart
-        dash.update(state, summary=summary_message(result, store.load_details(sid)))
-    return result, chart
+                async def until_stopped(rec: Recording = rec) -> AsyncIterator[list[ImuSample | Marker]]:
+                    async for batch in replay(rec, speed=args.speed):
+                        if stop.is_set():
+                            return
+                        yield batch
+
+                pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
+                with TerminalView(console, exercise, best_deg=best) as view:
+                    result = await run_live_session(until_stopped(), pipe, store, sid, state,
+                                                    _feed_both(view.on_change, dash))
+                _end_leg(console, store, sid, exercise, result, state, dash, store_path, sim.truth_reps)
+
+
+def _feed_both(on_view: OnChange, dash: DashboardServer) -> OnChange:
+    def on_change(state: LiveState, news: list[str]) -> None:
+        on_view(state, news)
+        dash.update(state, news)
+    return on_change
+
+
+def _end_leg(console: Console, store: SessionStore, sid: int, exercise: Exercise, result: AnalysisResult,
+             state: LiveState, dash: DashboardServer, store_path: Path, truth: Sequence[object]) -> None:
+    """After a leg's session: its chart, its summary on the page and in the terminal."""
+    chart = session_report(store, sid, chart_path(store_path, sid))
+    details = store.load_details(sid)
+    dash.update(state, summary=summary_message(result, details, chart_url=dash.add_chart(sid, chart)))
+    print_summary(console, sid, result, truth, details)
+    if exercise.kind is ExerciseKind.ROM_TEST:
+        for line in rom_comparison(store, sid, exercise):
+            console.print(line)
+    console.print(f"Chart: {chart}")
 
 
 @contextlib.asynccontextmanager
-async def _dashboard(args: argparse.Namespace, console: Console, exercise: Exercise, on_view: OnChange,
-                     on_command: OnCommand) -> AsyncIterator[tuple[DashboardServer, OnChange]]:
-    """Serve the dashboard for one session; yields it and the state callback that feeds both it and the
-    terminal view. On leaving, keeps serving with --keep-open (until Ctrl-C), else gives open pages a
-    moment to receive the summary."""
+async def _dashboard(args: argparse.Namespace, console: Console, exercise: Exercise,
+                     on_command: OnCommand) -> AsyncIterator[DashboardServer]:
+    """Serve the dashboard for the whole command (every leg). On leaving, keeps serving with --keep-open
+    (until Ctrl-C), else gives open pages a moment to receive the summary."""
     async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
                                on_command=on_command) as dash:
         console.print(f"Dashboard: {dash.url}")
         _open_browser(dash.url, args.no_browser)
-
-        def on_change(state: LiveState, news: list[str]) -> None:
-            on_view(state, news)
-            dash.update(state, news)
-
-        yield dash, on_change
+        yield dash
         if args.keep_open:
             console.print("The dashboard stays open for the summary; Ctrl-C ends it.")
             with contextlib.suppress(asyncio.CancelledError):
@@ -237,36 +267,77 @@ def print_summary(console: Console, sid: int, result: AnalysisResult, truth: Seq
                           f"{transitions['to_back']} back)")
 
 
-def _ask_pain_in_terminal(console: Console) -> Callable[[int], Awaitable[int | None]]:
-    async def ask(set_no: int) -> int | None:
-        def read() -> int | None:
-            while True:
-                answer = console.input(f"Set {set_no} done. Pain right now, 0 (none) to 10 (worst)? "
-                                       "(Enter to skip) ").strip()
-                if not answer:
-                    return None
-                if answer.isdigit() and 0 <= int(answer) <= 10:
-                    return int(answer)
-                console.print("Please type a whole number from 0 to 10, or just Enter.")
+class TerminalLines:
+    """Lines typed in the terminal, read by one daemon thread and handed to the event loop, so a question
+    the page answered instead leaves no reader behind to swallow the next answer. Ends (None) where
+    there is nothing to read: stdin closed, or not readable (as under a test runner)."""
 
-        return await asyncio.to_thread(read)
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._queue: asyncio.Queue[str | None] | None = None
+        self._ended = False
 
-    return ask
+    def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
+        stream = self._stream or sys.stdin
+        try:
+            for line in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop may be gone already
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    async def line(self) -> str | None:
+        """The next line typed; None once there will be none."""
+        if self._ended:
+            return None
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            threading.Thread(target=self._read, args=(asyncio.get_running_loop(), self._queue),
+                             name="terminal-lines", daemon=True).start()
+        got = await self._queue.get()
+        self._ended = got is None
+        return got
+
+
+async def _ask_pain_in_terminal(console: Console, lines: TerminalLines, set_no: int) -> int | None:
+    while True:
+        console.print(f"Set {set_no} done. Pain right now, 0 (none) to 10 (worst)? (Enter to skip)")
+        answer = await lines.line()
+        if not answer or not answer.strip():
+            return None
+        answer = answer.strip()
+        if answer.isdigit() and 0 <= int(answer) <= 10:
+            return int(answer)
+        console.print("Please type a whole number from 0 to 10, or just Enter.")
 
 
 class _PageControl:
-    """What the page may ask of a live session: stop, pause and resume, and the pain after a set."""
+    """What the page may ask of a live session: start (once in position), stop, pause and resume, and
+    the pain after a set."""
 
     def __init__(self) -> None:
         self.stop = asyncio.Event()
+        self.start = asyncio.Event()
         self.state: LiveState | None = None
         self.late_pains: list[tuple[int, int]] = []
         """Answers that came when the guide was not waiting for them, stored after the session."""
         self._waiting: dict[int, asyncio.Future[int | None]] = {}
 
+    def new_leg(self) -> None:
+        self.start = asyncio.Event()
+        self.state = None
+        self.late_pains.clear()
+        self._waiting.clear()
+
     def on_command(self, cmd: Command) -> str | None:
         if cmd.command == "stop":
             self.stop.set()
+        elif cmd.command == "start":
+            if self.state is None or self.state.awaiting_start is None:
+                return ("the session has started already" if self.state is not None and self.state.phase
+                        else "the sensors are still connecting")
+            self.start.set()
         elif cmd.command in ("pause", "resume"):
             if self.state is None:
                 return "nothing to pause yet: the session is still connecting"
@@ -279,6 +350,14 @@ class _PageControl:
                 self.late_pains.append((cmd.set_no, cmd.value))
         return None
 
+    async def start_on_enter(self, lines: TerminalLines) -> None:
+        """Enter in the terminal starts the leg, as the page's Start does."""
+        while not self.start.is_set():
+            if await lines.line() is None:
+                return
+            if self.state is not None and self.state.awaiting_start is not None:
+                self.start.set()
+
     async def pain_from_page(self, set_no: int) -> int | None:
         self._waiting[set_no] = asyncio.get_running_loop().create_future()
         try:
@@ -288,8 +367,18 @@ class _PageControl:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from tracker.guide import GuidePlan
-    from tracker.live_run import make_link, pick_sensors
+    from tracker.live_run import make_link
+
+    asyncio.run(run_guided(args, console, make_link))
+    return 0
+
+
+async def run_guided(args: argparse.Namespace, console: Console, link_for: Callable[[SensorAssignment], SensorLink],
+                     lines: TerminalLines | None = None, plan: GuidePlan | None = None) -> list[int]:
+    """`hiptrack run`: each leg in turn, guided from the page or the terminal; returns the session ids.
+    `link_for` makes the driver of an assigned sensor (tests pass one on emulated peripherals); `plan`
+    replaces the guide's timing worked out from the prescription and the options."""
+    from tracker.live_run import pick_sensors, run_session_with_sensors
     from tracker.sensor_config import config_path, load_assignments
 
     exercise = _with_band(get_exercise(args.exercise), args.band)
@@ -297,59 +386,55 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     assignments = load_assignments(config_path(store_path))
     p = exercise.prescription
     first = Side(args.side) if args.side else None
-    sides: list[Side | None] = [first]
+    legs = [pick_sensors(assignments, first)]
     if args.both_sides and p.both_sides:
-        start = first or pick_sensors(assignments, None)[0]
-        sides = [start, Side.RIGHT if start is Side.LEFT else Side.LEFT]
-    plan = GuidePlan(reps=args.reps or (1 if exercise.kind is ExerciseKind.STRETCH else p.reps),
-                     max_exercise_s=args.seconds or max(600.0, 2 * p.hold_s[1]), sets=args.sets or p.sets,
-                     rest_s=p.rest_s)
-    for n, want in enumerate(sides):
-        side, chosen = pick_sensors(assignments, want)
-        if n:
-            console.input(f"Now the {side.value} leg: put on its sensors, then press Enter. ")
-        links = [make_link(a) for a in chosen]
-        info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
-        with SessionStore.open(store_path) as store, TerminalView(console, exercise) as view:
-            sid, result, chart = asyncio.run(_run_session(args, console, exercise, side, plan, links, info, store,
-                                                          view.on_change, store_path))
-            print_summary(console, sid, result, [], store.load_details(sid))
-            if exercise.kind is ExerciseKind.ROM_TEST:
-                for line in rom_comparison(store, sid, exercise):
-                    console.print(line)
-        console.print(f"Chart: {chart}")
-    return 0
-
-
-async def _run_session(args: argparse.Namespace, console: Console, exercise: Exercise, side: Side, plan: Any,
-                       links: list[Any], info: dict[str, Any], store: SessionStore, on_view: OnChange,
-                       store_path: Path) -> tuple[int, AnalysisResult, Path]:
-    """One leg's guided session with real sensors, on the terminal and the dashboard."""
-    from tracker.live_run import run_session_with_sensors
-
+        other = Side.RIGHT if legs[0][0] is Side.LEFT else Side.LEFT
+        legs.append(pick_sensors(assignments, other))
+    plan = plan or GuidePlan(reps=args.reps or (1 if exercise.kind is ExerciseKind.STRETCH else p.reps),
+                             max_exercise_s=args.seconds or max(600.0, 2 * p.hold_s[1]), sets=args.sets or p.sets,
+                             rest_s=p.rest_s)
+    lines = lines or TerminalLines()
     page = _PageControl()
-    terminal_pain = _ask_pain_in_terminal(console)
+    sids: list[int] = []
+    with SessionStore.open(store_path) as store:
+        async with _dashboard(args, console, exercise, page.on_command) as dash:
+            for n, (side, chosen) in enumerate(legs):
+                if page.stop.is_set():
+                    break
+                page.new_leg()
+                best = personal_best_deg(store, exercise, side, source="live")
+                dash.new_leg(best)
+                links = [link_for(a) for a in chosen]
+                info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
 
-    def on_view_and_page(state: LiveState, news: list[str]) -> None:
-        page.state = state
-        on_view(state, news)
+                async def ask_pain(set_no: int) -> int | None:
+                    """On the page where one is open (the person is on the floor), else in the terminal."""
+                    if dash.clients:
+                        return await page.pain_from_page(set_no)
+                    return await _ask_pain_in_terminal(console, lines, set_no)
 
-    async with _dashboard(args, console, exercise, on_view_and_page, page.on_command) as (dash, on_change):
-        async def ask_pain(set_no: int) -> int | None:
-            """On the page where one is open (the person is on the floor), else in the terminal."""
-            return await (page.pain_from_page(set_no) if dash.clients else terminal_pain(set_no))
+                with TerminalView(console, exercise, best_deg=best) as view:
+                    feed = _feed_both(view.on_change, dash)
 
-        sid, result = await run_session_with_sensors(
-            links, exercise, side, store, plan, rate_hz=args.rate, sensors_info=info, on_change=on_change,
-            stop=page.stop, ask_pain=None if args.no_pain else ask_pain)
-        for set_no, value in page.late_pains:
-            store.add_pain(sid, set_no, value)
-        store.commit()
-        chart = session_report(store, sid, chart_path(store_path, sid))
-        dash.chart_path = chart
-        if page.state is not None:
-            dash.update(page.state, summary=summary_message(result, store.load_details(sid)))
-    return sid, result, chart
+                    def on_change(state: LiveState, news: list[str], feed: OnChange = feed) -> None:
+                        page.state = state
+                        feed(state, news)
+
+                    enter = asyncio.get_running_loop().create_task(page.start_on_enter(lines), name="start-on-enter")
+                    try:
+                        sid, result = await run_session_with_sensors(
+                            links, exercise, side, store, plan, rate_hz=args.rate, sensors_info=info,
+                            on_change=on_change, stop=page.stop, ask_pain=None if args.no_pain else ask_pain,
+                            start=page.start, leg=(n + 1, len(legs)))
+                    finally:
+                        enter.cancel()
+                for set_no, value in page.late_pains:
+                    store.add_pain(sid, set_no, value)
+                store.commit()
+                sids.append(sid)
+                assert page.state is not None
+                _end_leg(console, store, sid, exercise, result, page.state, dash, store_path, [])
+    return sids
 
 
 def dashboard_options(p: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from tracker.errors import TrackerError
 from tracker.exercise_model import Exercise
 from tracker.guide import AskPain, GuidePlan, guide_session
 from tracker.pipeline import SessionPipeline
+from tracker.prompts import ready_prompt
 from tracker.sensor_config import SensorAssignment
 from tracker.session import LiveState, run_live_session
 from tracker.store import SessionStore
@@ -54,9 +55,13 @@ async def run_session_with_sensors(
     *, rate_hz: float = 100.0, sensors_info: dict[str, dict[str, Any]] | None = None,
     on_change: Callable[[LiveState, list[str]], None] | None = None, stop: asyncio.Event | None = None,
     source_kwargs: dict[str, Any] | None = None, ask_pain: AskPain | None = None,
+    start: asyncio.Event | None = None, leg: tuple[int, int] = (1, 1),
 ) -> tuple[int, AnalysisResult]:
     """Connect the sensors, guide the person through calibration and the sets, store everything
-    (pain ratings included, as the person gave them)."""
+    (pain ratings included, as the person gave them).
+
+    With `start`, the guide waits for it once the sensors stream, asking the person to get into the
+    start position (state.awaiting_start); `leg` is this leg's place in a both-sides session."""
     extra: dict[str, Any] = {"guide": plan.reps}
     if exercise.prescription.band_level is not None:
         extra["band_level"] = exercise.prescription.band_level
@@ -64,7 +69,8 @@ async def run_session_with_sensors(
     store.commit()
     pipeline = SessionPipeline(exercise, side, rate_hz)
     state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets,
-                      can_pause=True)
+                      can_pause=True, leg=leg,
+                      sensor_links=list(links))
 
     async def pain_then_store(set_no: int) -> int | None:
         assert ask_pain is not None
@@ -82,7 +88,8 @@ async def run_session_with_sensors(
         async with LiveSource(links, rate_hz, **(source_kwargs or {})) as source:
             async def guide_then_close() -> None:
                 await guide_session(plan, state, source.add_marker, stop, now=source.now,
-                                    ask_pain=pain_then_store if ask_pain is not None else None, on_change=redraw)
+                                    ask_pain=pain_then_store if ask_pain is not None else None, on_change=redraw,
+                                    start=start, ready_prompt=ready_prompt(exercise, side.value))
                 source.close()
 
             async with asyncio.TaskGroup() as tg:

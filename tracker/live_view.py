@@ -37,7 +37,41 @@ def angle_bar(angle: float | None, target: tuple[float, float]) -> Text:
     return text
 
 
-def render(state: LiveState, exercise: Exercise) -> Panel:
+def sensors_line(state: LiveState) -> str:
+    """Each sensor's link (connected, measured rate, lost samples, battery), or the totals of a replay."""
+    if not state.sensor_links:
+        line = f"samples {state.samples}"
+        if state.dropped_samples:
+            line += f", dropped {state.dropped_samples}"
+        return line + (f", lost {state.samples_lost}" if state.samples_lost else "")
+    parts = []
+    for link in state.sensor_links:
+        st = link.stats
+        part = f"{link.segment.value} " + (f"{st.rate_hz:.0f} Hz" if st.connected else "reconnecting")
+        if st.samples_lost:
+            part += f", lost {st.samples_lost}"
+        if st.battery_percent is not None:
+            part += f", battery {st.battery_percent} %"
+        parts.append(part)
+    return " · ".join(parts) + (f" · dropped {state.dropped_samples}" if state.dropped_samples else "")
+
+
+def current_prompt(state: LiveState, exercise: Exercise) -> str:
+    """What the person is asked to do now."""
+    if state.awaiting_start is not None:
+        return state.awaiting_start.replace("Press Start", "Press Enter here (or Start on the page)")
+    if state.paused:
+        return "Paused: resume on the page."
+    if state.rest_remaining_s is not None:
+        return f"Rest: next set in {state.rest_remaining_s:.0f} s."
+    prompt = phase_prompt(exercise, state.phase)
+    if state.phase_started_at is not None and state.phase_duration_s:
+        done = min(1.0, max(0.0, (state.t - state.phase_started_at) / state.phase_duration_s))
+        prompt += f" ({done:.0%})"
+    return prompt
+
+
+def render(state: LiveState, exercise: Exercise, best_deg: float | None = None) -> Panel:
     target_deg = target_band_ir_deg(exercise)
     ir = "--" if state.hip_ir_deg is None else f"{state.hip_ir_deg:5.1f}°"
     head = Text.assemble(("Hip IR ", "bold"), (ir, "bold white on blue"), "  ", angle_bar(state.hip_ir_deg, target_deg))
@@ -53,33 +87,32 @@ def render(state: LiveState, exercise: Exercise) -> Panel:
         count,
         Text(f"Hold {state.hold_elapsed_s:4.1f} s" if state.rep_phase is RepPhase.HOLDING else "Hold  --",
              style="bold yellow" if state.rep_phase is RepPhase.HOLDING else ""),
-        Text("Max " + ("--" if state.max_ir_deg is None else f"{state.max_ir_deg:.1f}°")),
+        Text("Max " + ("--" if state.max_ir_deg is None else f"{state.max_ir_deg:.1f}°")
+             + ("" if best_deg is None else f" (best {best_deg:.1f}°)")),
         Text("Knee " + ("--" if state.knee_flexion_deg is None else f"{state.knee_flexion_deg:.0f}°")),
         Text(f"t {state.t:6.1f} s"),
     )
     last = state.messages[-1] if state.messages else ""
-    status = f"samples {state.samples}" + (f", dropped {state.dropped_samples}" if state.dropped_samples else "")
-    if state.samples_lost:
-        status += f", lost {state.samples_lost}"
-    prompt = phase_prompt(exercise, state.phase)
-    if state.rest_remaining_s is not None:
-        prompt = f"Rest: next set in {state.rest_remaining_s:.0f} s."
     alerts = Text("  ".join(state.alerts.values()), style="bold red")
-    body = Group(Text(prompt, style="italic"), head, grid, alerts,
-                 Text(last, style="green"), Text(status, style="grey50"))
-    return Panel(body, title=f"hiptrack · {state.exercise_name} · {state.side} leg", border_style="blue")
+    body = Group(Text(current_prompt(state, exercise), style="italic"), head, grid, alerts,
+                 Text(last, style="green"), Text(sensors_line(state), style="grey50"))
+    leg = f" ({state.leg[0]} of {state.leg[1]})" if state.leg[1] > 1 else ""
+    return Panel(body, title=f"hiptrack · {state.exercise_name} · {state.side} leg{leg}", border_style="blue")
 
 
 class TerminalView:
     """Live panel on a terminal; on anything else, one line per event (phase changes, reps)."""
 
-    def __init__(self, console: Console, exercise: Exercise, refresh_hz: float = 8.0) -> None:
+    def __init__(self, console: Console, exercise: Exercise, refresh_hz: float = 8.0,
+                 best_deg: float | None = None) -> None:
         self.console = console
         self.exercise = exercise
+        self.best_deg = best_deg
         self.min_interval_s = 1.0 / refresh_hz
         self._live: Live | None = None
         self._last_draw = 0.0
         self._last_phase = ""
+        self._last_prompt: str | None = None
 
     def __enter__(self) -> TerminalView:
         if self.console.is_terminal:
@@ -95,9 +128,13 @@ class TerminalView:
         if self._live is not None:
             now = time.monotonic()
             if news or state.finished or now - self._last_draw >= self.min_interval_s:
-                self._live.update(render(state, self.exercise), refresh=True)
+                self._live.update(render(state, self.exercise, self.best_deg), refresh=True)
                 self._last_draw = now
             return
+        if state.awaiting_start != self._last_prompt:
+            self._last_prompt = state.awaiting_start
+            if state.awaiting_start is not None:
+                self.console.print(current_prompt(state, self.exercise))
         if state.phase != self._last_phase:
             self._last_phase = state.phase
             self.console.print(f"[{state.t:6.1f} s] {phase_prompt(self.exercise, state.phase)}")

@@ -20,6 +20,18 @@ STILL_PROMPTS: dict[str, str] = {
     "kneeling-on-chair": "Stand still with this knee resting on the chair seat, knee pointing down.",
 }
 
+START_POSITIONS: dict[str, str] = {
+    "seated": "sitting on a chair, thigh on the seat, lower leg hanging straight down",
+    "prone": "lying face down, knee bent so the foot points at the ceiling",
+    "side-lying": "lying on your other side, hips and knees bent, knees together",
+    "ninety-ninety-back": "sitting in 90/90 with this leg behind you",
+    "supine-hook-lying": "lying on your back, this knee bent, foot flat on the floor",
+    "supine-feet-on-wall": "lying on your back, feet on the wall, hips and knees at 90 degrees",
+    "floor-sitting-knees-bent": "sitting on the floor, knees bent, feet flat and apart",
+    "floor-sitting-leg-straight": "sitting on the floor with this leg straight, kneecap up",
+    "kneeling-on-chair": "standing with this knee resting on the chair seat, knee pointing down",
+}
+
 SWING_PROMPTS: dict[int, str] = {
     -1: "Straighten the knee and bend it back, a few times; keep the thigh still.",
     +1: "Bend the knee further and back, a few times; keep the thigh as still as you can.",
@@ -39,6 +51,13 @@ def phase_prompt(exercise: Exercise, phase: str) -> str:
     if phase == MarkerLabel.EXERCISE_END:
         return "Set done. Relax."
     return phase
+
+
+def ready_prompt(exercise: Exercise, side: str) -> str:
+    """What the person is asked before a leg's session starts; they say when they are in position."""
+    where = START_POSITIONS.get(exercise.posture.name, "in the start position")
+    return (f"{side.capitalize()} leg: sensors on this thigh and shin, then get into the start position, "
+            f"{where}. Press Start when you are there.")
 
 
 def target_band_ir_deg(exercise: Exercise) -> tuple[float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from imu_core.frames import Side
 from tracker.engine import ROM_UNCERTAINTY_DEG
 from tracker.exercise_model import Exercise
 from tracker.store import SessionStore
@@ -46,3 +47,26 @@ def _compare(value: float, other: float, what: str) -> str:
     verdict = ("within the measurement's noise" if abs(diff) < CHANGE_DEG
                else "more than the measurement's noise")
     return f"{diff:+.1f}° against {what}, {other:.1f}°: {verdict} (±{CHANGE_DEG:.1f}°)."
+
+
+
+def personal_best_deg(store: SessionStore, exercise: Exercise, side: Side, *, source: str,
+                      before_session: int | None = None) -> float | None:
+    """The person's best earlier reach in this exercise on this leg, in deg of hip IR (so the most
+    negative for an external-rotation stretch), over the complete sessions of the same source (live
+    sessions for a person, demo sessions for the demo); None before there is one."""
+    sign = exercise.measure.sign()
+    best: float | None = None
+    """In the exercise's own measure: larger is further."""
+    for s in store.list_sessions():
+        if (s.exercise != exercise.id or s.side is not side or s.source != source or s.status != "complete"
+                or (before_session is not None and s.id >= before_session)):
+            continue
+        if sign > 0:
+            reach = s.max_ir_deg
+        else:
+            result = store.load_analysis(s.id)
+            reach = None if result is None or not result.reps else max(sign * r.peak_ir_deg for r in result.reps)
+        if reach is not None and math.isfinite(reach) and (best is None or reach > best):
+            best = reach
+    return None if best is None else sign * best

@@ -12,9 +12,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from firmware_bridge.ble.sensor import SensorGap
+from firmware_bridge.ble.sensor import LinkStats, SensorGap
 from firmware_bridge.stream_queue import SampleQueue
+from imu_core.frames import Segment
 from imu_core.types import ImuSample, Marker
 from tracker.analysis import AnalysisResult, Rep
 from tracker.pipeline import PipelineUpdate, SessionPipeline
@@ -68,6 +70,24 @@ class LiveState:
     phase_started_at: float | None = None
     phase_duration_s: float | None = None
     """Session time the current timed phase (still phase, knee swings) began, and how long it lasts."""
+    awaiting_start: str | None = None
+    """The guide waits for the person to say they are in position: what they are asked to do."""
+    sensor_links: list[SensorStatus] = field(default_factory=list)
+    """Each sensor's link, as its driver counts it (empty for a replayed session)."""
+    leg: tuple[int, int] = (1, 1)
+    """This leg's place among the legs of the session (1 of 2 with --both-sides)."""
+
+
+class SensorStatus(Protocol):
+    """One sensor as the live views show it: a driver (`firmware_bridge.ble.sensor.SensorLink`), whose
+    `stats` are its own running counters, or a replayed stream."""
+
+    @property
+    def segment(self) -> Segment: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def stats(self) -> LinkStats: ...
 
 
 def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate) -> list[str]:

@@ -17,7 +17,7 @@ from tracker.analysis import AnalysisResult
 from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.prompts import phase_prompt, target_band_ir_deg
 from tracker.reps import RepPhase
-from tracker.session import LiveState
+from tracker.session import LiveState, SensorStatus
 
 TRACE_S = 30.0
 """The trace covers this much of the recent past, s."""
@@ -33,7 +33,7 @@ class CommandError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Command:
     command: str
-    """stop | pause | resume | pain"""
+    """start | stop | pause | resume | pain"""
     set_no: int | None = None
     value: int | None = None
     """pain: 0-10 as the person gave it; None: they skipped the question."""
@@ -50,7 +50,7 @@ def parse_command(text: str | bytes) -> Command:
     if not isinstance(msg, dict) or msg.get("type") != "command":
         raise CommandError('expected an object with "type": "command"')
     name = msg.get("command")
-    if name in ("stop", "pause", "resume"):
+    if name in ("start", "stop", "pause", "resume"):
         return Command(str(name))
     if name == "pain":
         set_no, value = msg.get("set"), msg.get("value")
@@ -59,7 +59,7 @@ def parse_command(text: str | bytes) -> Command:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10):
             raise CommandError('"pain" needs "value": a whole number from 0 to 10, or null to skip')
         return Command("pain", set_no, value)
-    raise CommandError(f"unknown command {name!r} (known: stop, pause, resume, pain)")
+    raise CommandError(f"unknown command {name!r} (known: start, stop, pause, resume, pain)")
 
 
 class Trace:
@@ -121,13 +121,23 @@ def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, 
         "alerts": [{"kind": k, "message": m} for k, m in state.alerts.items()],
         "events": events,
         "trace": trace.as_json(),
-        "sensors": {"samples": state.samples, "lost": state.samples_lost, "dropped": state.dropped_samples},
+        "sensors": {"samples": state.samples, "lost": state.samples_lost, "dropped": state.dropped_samples,
+                    "links": [_link_json(link) for link in state.sensor_links]},
+        "awaiting_start": None if state.awaiting_start is None else {"prompt": state.awaiting_start},
+        "leg": {"number": state.leg[0], "total": state.leg[1], "side": state.side},
         "calibration_score": _num(state.calibration_score, 2),
         "finished": state.finished,
         "summary": summary,
         "paused": state.paused, "can_pause": state.can_pause,
         "phase_progress": _phase_progress(state),
     }
+
+
+def _link_json(link: SensorStatus) -> dict[str, Any]:
+    st = link.stats
+    return {"segment": link.segment.value, "model": link.model, "connected": st.connected,
+            "rate_hz": _num(st.rate_hz) if st.rate_hz > 0 else None, "lost": st.samples_lost,
+            "battery_percent": st.battery_percent, "reconnects": st.reconnects}
 
 
 def _phase_progress(state: LiveState) -> float | None:
@@ -138,7 +148,7 @@ def _phase_progress(state: LiveState) -> float | None:
 
 
 def summary_message(result: AnalysisResult, details: dict[str, Any] | None,
-                    chart_url: str | None = "/chart.png") -> dict[str, Any]:
+                    chart_url: str | None = None) -> dict[str, Any]:
     """The end-of-session summary the page shows: each rep, clean or with which compensation."""
     rows = {r["number"]: r for r in (details or {}).get("reps", [])}
     stretch = (details or {}).get("stretch")
@@ -147,5 +157,6 @@ def summary_message(result: AnalysisResult, details: dict[str, Any] | None,
                       "compensations": rows.get(i + 1, {}).get("compensations", [])}
                      for i, r in enumerate(result.reps)],
             "max_ir_deg": _num(result.max_ir_deg),
+            "side": result.side,
             "chart_url": chart_url,
             "time_at_target_s": None if not stretch else stretch["time_at_target_s"]}

@@ -86,10 +86,13 @@ class DashboardServer:
         self._events: list[dict[str, str]] = []
         self._derived = _Derived()
         self._summary: dict[str, Any] | None = None
+        self._summary_ends_with_leg = False
         self._clients: set[_Client] = set()
         self._runner: web.AppRunner | None = None
-        self.chart_path: Path | None = None
-        """The session's chart, served at /chart.png once it exists."""
+        self._charts: dict[int, Path] = {}
+        """Each finished session's chart, served at /chart/ID.png."""
+        self.best_deg: float | None = None
+        """The person's best earlier peak in this exercise on this leg, drawn on the dial."""
 
     # --- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> DashboardServer:
@@ -97,7 +100,7 @@ class DashboardServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/chart.png", self._chart)
+        app.router.add_get("/chart/{session}.png", self._chart)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -135,15 +138,30 @@ class DashboardServer:
         return len(self._clients)
 
     # --- the session's side ---------------------------------------------------------------
-    def update(self, state: LiveState, news: list[str] | None = None, *, summary: dict[str, Any] | None = None,
-               best_deg: float | None = None) -> None:
+    def new_leg(self, best_deg: float | None = None) -> None:
+        """The next leg's session begins (--both-sides), on the same page: a fresh trace and counts; the
+        last leg's summary stays up until the new leg's calibration begins."""
+        self.trace = Trace()
+        self._derived = _Derived()
+        self._summary_ends_with_leg = True
+        self.best_deg = best_deg
+
+    def add_chart(self, session_id: int, path: Path) -> str:
+        """Serve a finished session's chart; returns its URL on the page."""
+        self._charts[session_id] = path
+        return f"/chart/{session_id}.png"
+
+    def update(self, state: LiveState, news: list[str] | None = None, *,
+               summary: dict[str, Any] | None = None) -> None:
         """Take the newest live state (from the session's consumer; never blocks)."""
         self.trace.add(state.t, state.hip_ir_deg)
         self._derive_events(state)
+        if self._summary_ends_with_leg and state.phase:
+            self._summary, self._summary_ends_with_leg = None, False
         if summary is not None:
             self._summary = summary
         self._seq += 1
-        self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=best_deg,
+        self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=self.best_deg,
                                        summary=self._summary, counted_before=self._derived.set_start)
         for client in self._clients:
             client.wake.set()
@@ -186,9 +204,11 @@ class DashboardServer:
         return self._file("index.html")
 
     async def _chart(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request) or self.chart_path is None or not self.chart_path.is_file():
+        path = self._charts.get(int(request.match_info["session"])) \
+            if request.match_info["session"].isdigit() else None
+        if not self._authorised(request) or path is None or not path.is_file():
             raise web.HTTPNotFound()
-        return web.Response(body=self.chart_path.read_bytes(), content_type="image/png")
+        return web.Response(body=path.read_bytes(), content_type="image/png")
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         return self._file(request.match_info["name"])

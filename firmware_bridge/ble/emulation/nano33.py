@@ -238,6 +238,7 @@ class EmulatedNano(EmulatedPeripheral):
         keep_streaming_on_disconnect: bool = False,
         stale_streaming: bool = False,
         source_epoch: float | None = None,
+        hold_first_pose: bool = False,
         stale_rate_hz: int = 100,
         stale_first_seq: int = 40000,
         firmware_version: tuple[int, int, int] = FIRMWARE_VERSION,
@@ -246,6 +247,8 @@ class EmulatedNano(EmulatedPeripheral):
         **kwargs: Any,
     ) -> None:
         """`board` None: a board whose firmware found no IMU (INFO board 0; START answers SENSOR_ERROR).
+        `hold_first_pose`: the person holds the source's first pose until `begin_motion_at` (a person
+        who waits to be told to start).
         Other keyword arguments go to `EmulatedPeripheral` (max_mtu, rssi, advertising_interval_ms...)."""
         if len(source) == 0:
             raise ValueError("the source stream is empty")
@@ -292,6 +295,7 @@ class EmulatedNano(EmulatedPeripheral):
         self._origin_us: int | None = None
         self.source_epoch = source_epoch
         """Loop time of the source's first row (None: the first START)."""
+        self.hold_first_pose = hold_first_pose
         self._counts_cache: dict[tuple[AccRange, GyroRange], np.ndarray] = {}
         self._commands: collections.deque[tuple[float, bytes]] = collections.deque()
         self._radio: collections.deque[_Outgoing] = collections.deque()
@@ -329,6 +333,12 @@ class EmulatedNano(EmulatedPeripheral):
     def counts_of_row(self, row: int, acc_range: AccRange, gyro_range: GyroRange) -> tuple[int, ...]:
         counts = self._counts(acc_range, gyro_range)
         return tuple(int(v) for v in counts[row % counts.shape[0]])
+
+    def begin_motion_at(self, t: float) -> None:
+        """The person starts the source's script at loop time t (before it: its first pose)."""
+        self.source_epoch = t
+        self.hold_first_pose = False
+        self._origin_us = self.device_us(t)
 
     # ------------------------------------------------------------------- world interface
     async def attach(self, link: Any) -> None:
@@ -415,7 +425,7 @@ class EmulatedNano(EmulatedPeripheral):
         self.dropped = 0
         self._stream = _Stream(session, rate_hz, period_us, acc, gyro, per_packet, self._counts(acc, gyro),
                                first_seq & 0xFFFF, next_due)
-        if self._origin_us is None:
+        if self._origin_us is None and not self.hold_first_pose:
             # the person's motion runs on the world's clock from `source_epoch` if given (several boards on
             # one person), else from this first START
             self._origin_us = next_due if self.source_epoch is None else self.device_us(self.source_epoch)
@@ -479,7 +489,7 @@ class EmulatedNano(EmulatedPeripheral):
             self.dropped += missed
         origin = self._origin_us if self._origin_us is not None else s.next_due_us
         row = (s.next_due_us - origin + self.source_period_us // 2) // self.source_period_us
-        row %= s.counts.shape[0]
+        row = max(row, 0) % s.counts.shape[0]  # before the motion begins: its first pose
         counts = tuple(int(v) for v in s.counts[row])
         self.produced.append(ProducedSample(s.session, s.next_seq, s.next_due_us, self.true_time(s.next_due_us),
                                             row, counts))
