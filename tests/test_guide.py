@@ -122,3 +122,52 @@ def test_a_pause_holds_the_set_time_cap_and_the_rest_timer_and_calibration_shows
     durations = sorted({round(d, 3) for _, d in progress if d is not None})
     assert durations == [0.1, 0.11]  # the still phase, then the swings with their settle
     assert state.phase_started_at is None and state.phase_duration_s is None
+
+
+def test_with_a_start_the_guide_waits_in_the_start_position_and_times_the_phases_from_it() -> None:
+    plan = GuidePlan(lead_in_s=0.05, still_s=0.05, swing_s=0.05, settle_s=0.0, reps=1, sets=1,
+                     after_last_rep_s=0.0, max_exercise_s=0.05)
+    state = LiveState("seated", "left", 1, (2.0, 5.0))
+    markers: list[tuple[float, str]] = []
+    prompts: list[str | None] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        start = asyncio.Event()
+
+        def add(label: str) -> Marker:
+            markers.append((loop.time() - t0, label))
+            return Marker(loop.time() - t0, label)
+
+        guide = asyncio.create_task(guide_session(plan, state, add, poll_s=0.005, start=start,
+                                                  ready_prompt="Left leg: sit down. Press Start.",
+                                                  on_change=lambda: prompts.append(state.awaiting_start)))
+        await asyncio.sleep(0.3)
+        assert markers == [] and state.awaiting_start == "Left leg: sit down. Press Start."
+        pressed = loop.time() - t0
+        start.set()
+        await guide
+        return pressed
+
+    pressed = asyncio.run(main())
+    assert state.awaiting_start is None and prompts[0] == "Left leg: sit down. Press Start."
+    assert markers[0][1] == MarkerLabel.CALIBRATION_STATIC
+    assert 0.04 <= markers[0][0] - pressed < 0.15  # the lead-in counts from Start, not from the call
+    assert [m[1] for m in markers][-1] == MarkerLabel.EXERCISE_END
+
+
+def test_stop_while_waiting_for_start_ends_without_a_phase() -> None:
+    state = LiveState("seated", "left", 1, (2.0, 5.0))
+    markers: list[str] = []
+
+    async def main() -> None:
+        start, stop = asyncio.Event(), asyncio.Event()
+        guide = asyncio.create_task(guide_session(GuidePlan(), state, lambda label: (
+            markers.append(label), Marker(0.0, label))[1], stop, start=start))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(guide, 1.0)
+
+    asyncio.run(main())
+    assert markers == [] and state.awaiting_start is None
