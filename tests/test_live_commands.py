@@ -119,7 +119,7 @@ def test_one_dashboard_across_both_legs_keeps_the_summary_until_the_next_calibra
 
 def test_the_terminal_view_shows_each_sensor_the_start_prompt_and_the_best() -> None:
     exercise = get_exercise("seated-ir")
-    state = LiveState(exercise.name, "left", 3, (2.0, 5.0), leg=(1, 2), awaiting_start="Left leg: sit. Press Start.",
+    state = LiveState(exercise.name, "left", 3, (2.0, 5.0), leg=(1, 2), awaiting_start="Left leg: sit.",
                       sensor_links=[ReplayedSensor(Segment.THIGH, "Nano 33 BLE", LinkStats(
                           connected=True, rate_hz=99.6, samples_lost=12, battery_percent=81)),
                           ReplayedSensor(Segment.SHIN, "Nano 33 BLE", LinkStats(connected=False))])
@@ -127,5 +127,5 @@ def test_the_terminal_view_shows_each_sensor_the_start_prompt_and_the_best() -> 
     out = io.StringIO()
     Console(file=out, width=120).print(render(state, exercise, best_deg=31.5))
     text = out.getvalue()
-    assert "Press Enter here (or Start on the page)" in text
+    assert "Left leg: sit. Then press Enter here (or Start on the page)." in text
     assert "(best 31.5°)" in text and "left leg (1 of 2)" in text

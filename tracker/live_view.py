@@ -59,7 +59,7 @@ def sensors_line(state: LiveState) -> str:
 def current_prompt(state: LiveState, exercise: Exercise) -> str:
     """What the person is asked to do now."""
     if state.awaiting_start is not None:
-        return state.awaiting_start.replace("Press Start", "Press Enter here (or Start on the page)")
+        return f"{state.awaiting_start} Then press Enter here (or Start on the page)."
     if state.paused:
         return "Paused: resume on the page."
     if state.rest_remaining_s is not None:
