@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import socket
 from pathlib import Path
 
 import pytest
+from browser import BROWSER_ARGS, artifacts_dir, browser_or_skip, cue_kinds
 from rich.console import Console
 
 from firmware_bridge.ble.emulation import RadioWorld
@@ -21,7 +21,6 @@ from firmware_bridge.ble.emulation.nano33 import EmulatedNano
 from firmware_bridge.simulator import simulate_session
 from imu_core.frames import Segment, Side
 from imu_core.types import MarkerLabel
-from test_dashboard_browser import _browser_or_skip
 from tracker.cli import build_parser
 from tracker.guide import GuidePlan
 from tracker.live_commands import TerminalLines, run_guided
@@ -43,11 +42,10 @@ def _free_port() -> int:
 
 @pytest.mark.timeout(240)
 def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> None:
-    chromium = _browser_or_skip()
+    chromium = browser_or_skip()
     from playwright.async_api import async_playwright
 
-    artifacts = Path(os.environ.get("HIPTRACK_ARTIFACTS", tmp_path / "screenshots"))
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir(tmp_path)
     store_path = tmp_path / "run.sqlite3"
     # one simulated person (one seed: the same timing on both legs, which the one guide plan needs)
     sims = {side: simulate_session(seed=30, side=side, reps=REPS) for side in (Side.LEFT, Side.RIGHT)}
@@ -81,7 +79,7 @@ def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> No
 
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=chromium, headless=True,
-                                                   args=["--no-sandbox", "--disable-gpu"])
+                                                   args=BROWSER_ARGS)
                 page = await browser.new_page(viewport={"width": 1280, "height": 800})
                 for _ in range(50):
                     try:
@@ -107,6 +105,7 @@ def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> No
                     seen[f"summary-{side.value}"] = await page.text_content("#summary") or ""
                     await page.screenshot(path=str(artifacts / f"run-{n + 1}d-{side.value}-summary.png"),
                                           full_page=True)
+                seen["cues"] = " ".join(await cue_kinds(page))
                 sids = await asyncio.wait_for(session, timeout=30)
                 await browser.close()
             return sids
@@ -125,4 +124,7 @@ def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> No
                 assert rep.peak_ir_deg == pytest.approx(true.peak_ir_deg, abs=2.0)
             assert f"{REPS} clean" in seen[f"reps-{side.value}"]
             assert seen[f"summary-{side.value}"].count("clean") >= REPS
+    # the sounds of each leg, in order: Start, a cue per rep, set done (holds and calibration in between)
+    assert [k for k in seen["cues"].split() if k in ("start", "rep", "set_done")] == (
+        ["start"] + ["rep"] * REPS + ["set_done"]) * 2, seen["cues"]
     assert "Pain right now" not in terminal.getvalue()  # asked on the page, not in the terminal

@@ -136,7 +136,8 @@ def state_message(state: LiveState, exercise: Exercise, seq: int, trace: Trace, 
 def _link_json(link: SensorStatus) -> dict[str, Any]:
     st = link.stats
     return {"segment": link.segment.value, "model": link.model, "connected": st.connected,
-            "rate_hz": _num(st.rate_hz) if st.rate_hz > 0 else None, "lost": st.samples_lost,
+            "rate_hz": _num(st.rate_hz) if st.rate_hz > 0 else None, "samples": st.samples,
+            "lost": st.samples_lost,
             "battery_percent": st.battery_percent, "reconnects": st.reconnects}
 
 
