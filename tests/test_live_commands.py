@@ -16,10 +16,11 @@ from tracker.analysis import AnalysisResult, Rep
 from tracker.dashboard.messages import Command
 from tracker.dashboard.server import DashboardServer
 from tracker.exercises import get_exercise
-from tracker.live_commands import ReplayedSensor, TerminalLines, _PageControl
+from tracker.live_commands import ReplayedSensor
 from tracker.live_view import render, sensors_line
 from tracker.rom_compare import personal_best_deg
 from tracker.session import LiveState
+from tracker.session_control import PageControl, TerminalLines
 from tracker.store import SessionStore
 
 
@@ -52,7 +53,7 @@ def test_the_persons_best_is_their_furthest_earlier_reach_on_that_leg(tmp_path: 
 
 def test_start_is_taken_only_while_the_guide_waits_for_it() -> None:
     async def main() -> list[str | None]:
-        page = _PageControl()
+        page = PageControl()
         state = LiveState("seated", "left", 3, (2.0, 5.0))
         replies = [page.on_command(Command("start"))]  # connecting: no state yet
         page.state = state
@@ -73,7 +74,7 @@ def test_start_is_taken_only_while_the_guide_waits_for_it() -> None:
 
 def test_enter_in_the_terminal_starts_the_leg_and_a_closed_stdin_leaves_it_to_the_page() -> None:
     async def main() -> tuple[bool, bool]:
-        page = _PageControl()
+        page = PageControl()
         page.state = LiveState("seated", "left", 3, (2.0, 5.0), awaiting_start="Press Start.")
         await asyncio.wait_for(page.start_on_enter(TerminalLines(io.StringIO("\n"))), 2.0)
         by_enter = page.start.is_set()

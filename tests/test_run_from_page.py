@@ -23,9 +23,10 @@ from imu_core.frames import Segment, Side
 from imu_core.types import MarkerLabel
 from tracker.cli import build_parser
 from tracker.guide import GuidePlan
-from tracker.live_commands import TerminalLines, run_guided
+from tracker.live_commands import run_guided
 from tracker.live_run import make_link
 from tracker.sensor_config import SensorAssignment, config_path, save_assignments
+from tracker.session_control import TerminalLines
 from tracker.store import SessionStore
 
 REPS = 2
