@@ -89,7 +89,7 @@ async def run_session_with_sensors(
             async def guide_then_close() -> None:
                 await guide_session(plan, state, source.add_marker, stop, now=source.now,
                                     ask_pain=pain_then_store if ask_pain is not None else None, on_change=redraw,
-                                    start=start, ready_prompt=ready_prompt(exercise, side.value))
+                                    start=start, ready_prompt=ready_prompt(exercise))
                 source.close()
 
             async with asyncio.TaskGroup() as tg:

@@ -134,7 +134,7 @@ class TerminalView:
         if state.awaiting_start != self._last_prompt:
             self._last_prompt = state.awaiting_start
             if state.awaiting_start is not None:
-                self.console.print(current_prompt(state, self.exercise))
+                self.console.print(f"{state.side.capitalize()} leg: {current_prompt(state, self.exercise)}")
         if state.phase != self._last_phase:
             self._last_phase = state.phase
             self.console.print(f"[{state.t:6.1f} s] {phase_prompt(self.exercise, state.phase)}")

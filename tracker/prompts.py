@@ -53,11 +53,11 @@ def phase_prompt(exercise: Exercise, phase: str) -> str:
     return phase
 
 
-def ready_prompt(exercise: Exercise, side: str) -> str:
+def ready_prompt(exercise: Exercise) -> str:
     """What the person is asked before a leg's session starts; they say when they are in position (the
     page's Start button, Enter in the terminal)."""
     where = START_POSITIONS.get(exercise.posture.name, "in the start position")
-    return f"{side.capitalize()} leg: sensors on, then get into position: {where}."
+    return f"Sensors on this leg, then get into position: {where}."
 
 
 def target_band_ir_deg(exercise: Exercise) -> tuple[float, float]:
