@@ -37,18 +37,21 @@ def _session(store: SessionStore, exercise: str, side: Side, source: str, peaks:
 def test_the_persons_best_is_their_furthest_earlier_reach_on_that_leg(tmp_path: Path) -> None:
     seated, figure_four = get_exercise("seated-ir"), get_exercise("figure-four-stretch")
     with SessionStore.open(tmp_path / "s.sqlite3") as store:
-        assert personal_best_deg(store, seated, Side.LEFT, source="live") is None
+        assert personal_best_deg(store, seated, Side.LEFT, person="me", source="live") is None
         _session(store, "seated-ir", Side.LEFT, "live", [28.0, 31.5])
         _session(store, "seated-ir", Side.LEFT, "live", [33.0], status="interrupted")  # not complete
         _session(store, "seated-ir", Side.RIGHT, "live", [40.0])  # the other leg
         _session(store, "seated-ir", Side.LEFT, "demo", [45.0])  # a simulated person
+        other = store.create_session("seated-ir", Side.LEFT, "live", 100.0, {}, person="someone else")
+        store.save_analysis(other, AnalysisResult("seated-ir", "left", 50.0, [Rep(0.0, 0.5, 1.0, 50.0, 2.0)]))
+        store.finish_session(other)
         later = _session(store, "seated-ir", Side.LEFT, "live", [35.0])
-        assert personal_best_deg(store, seated, Side.LEFT, source="live") == 35.0
-        assert personal_best_deg(store, seated, Side.LEFT, source="live", before_session=later) == 31.5
+        assert personal_best_deg(store, seated, Side.LEFT, person="me", source="live") == 35.0
+        assert personal_best_deg(store, seated, Side.LEFT, person="me", source="live", before_session=later) == 31.5
         # an external-rotation stretch: the most external reach, in deg of IR
         _session(store, "figure-four-stretch", Side.LEFT, "live", [-30.0, -42.0])
         _session(store, "figure-four-stretch", Side.LEFT, "live", [-38.0])
-        assert personal_best_deg(store, figure_four, Side.LEFT, source="live") == -42.0
+        assert personal_best_deg(store, figure_four, Side.LEFT, person="me", source="live") == -42.0
 
 
 def test_start_is_taken_only_while_the_guide_waits_for_it() -> None:

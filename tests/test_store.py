@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -104,7 +105,7 @@ def test_reopening_keeps_data(db: Path) -> None:
 
 
 def test_migrations_run_in_order_and_only_once(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracker import store as store_mod
+    from tracker import store_schema as store_mod
 
     with SessionStore.open(db) as store:
         sid = store.create_session("seated-ir", Side.LEFT, "demo", 100.0, SENSORS)
@@ -120,7 +121,7 @@ def test_migrations_run_in_order_and_only_once(db: Path, monkeypatch: pytest.Mon
 
 
 def test_failed_migration_keeps_the_old_version(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracker import store as store_mod
+    from tracker import store_schema as store_mod
 
     with SessionStore.open(db):
         pass
@@ -372,23 +373,70 @@ def test_recording_type_is_what_the_store_returns(db: Path) -> None:
         assert store.get_session(sid).source == "demo"
 
 
-def test_a_version_1_store_gains_gaps_and_keeps_its_sessions(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracker import store as store_mod
+def _old_store(db: Path, version: int) -> sqlite3.Connection:
+    """A store file as hiptrack wrote it at schema `version`, built from that version's own statements."""
+    from tracker.store_schema import MIGRATIONS
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
-    rec = make_recording()
-    with SessionStore.open(db) as old:
-        assert old.schema_version == 1
-        sid = old.store_recording(rec, source="import")
-    monkeypatch.undo()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statements in MIGRATIONS[:version]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
+def test_a_version_1_store_is_migrated_and_keeps_everything(db: Path) -> None:
+    conn = _old_store(db, 1)
+    conn.execute("INSERT INTO sessions (id, created_at, ended_at, exercise, side, source, status, sample_rate_hz, "
+                 "meta_json, n_samples, t_first, t_last, analyzed_at, max_ir_deg) VALUES "
+                 "(7, '2026-01-05T10:00:00+00:00', '2026-01-05T10:01:00+00:00', 'seated-ir', 'left', 'live', "
+                 "'complete', 100.0, '{\"sensors\": {}, \"extra\": {}}', 3, 0.0, 0.02, "
+                 "'2026-01-05T10:01:00+00:00', 31.5)")
+    conn.executemany("INSERT INTO samples VALUES (7, ?, ?, 0, 0, 9.8, 0.1, 0, 0, NULL, NULL, NULL)",
+                     [("thigh", 0.0), ("shin", 0.01), ("thigh", 0.02)])
+    conn.execute("INSERT INTO markers (session_id, t, label) VALUES (7, 0.01, 'calibration.static')")
+    conn.execute("INSERT INTO reps VALUES (7, 1, 1.0, 2.0, 3.0, 31.5, 2.2)")
+    conn.execute("INSERT INTO sessions (id, created_at, exercise, side, source, status, sample_rate_hz) VALUES "
+                 "(8, '2026-01-06T10:00:00+00:00', 'seated-ir', 'right', 'demo', 'complete', 100.0)")
+    conn.close()
     with SessionStore.open(db) as store:
-        assert store.schema_version == len(store_mod.MIGRATIONS) >= 3
-        back = store.load_recording(sid)
-        np.testing.assert_array_equal(back.streams[Segment.SHIN].t, rec.streams[Segment.SHIN].t)
-        store.add_gap(sid, Segment.THIGH, 10.0, 10.5, 49, "disconnect")
-        store.add_gap(sid, Segment.SHIN, 3.0, 3.04, 3, "packet_loss")
+        assert store.schema_version == SCHEMA_VERSION >= 4
+        info = store.get_session(7)
+        assert (info.n_samples, info.n_reps, info.max_ir_deg, info.person) == (3, 1, 31.5, "me")
+        assert store.get_session(8).person == "simulated"
+        rec = store.load_recording(7)
+        assert len(rec.streams[Segment.THIGH]) == 2 and rec.markers[0].label == "calibration.static"
+        result = store.load_analysis(7)
+        assert result is not None and result.reps[0].peak_ir_deg == 31.5
+        store.add_gap(7, Segment.THIGH, 10.0, 10.5, 49, "disconnect")
+        store.add_pain(7, 1, 2)
         store.commit()
-        assert store.load_gaps(sid) == [("shin", 3.0, 3.04, 3, "packet_loss"), ("thigh", 10.0, 10.5, 49, "disconnect")]
+        assert store.load_gaps(7) == [("thigh", 10.0, 10.5, 49, "disconnect")] and store.load_pain(7) == {1: 2}
+        assert {p.name for p in store.list_people()} == {"me", "simulated"}
+
+
+def test_a_version_3_store_gains_its_sets_rep_results_and_rom_tests_as_rows(db: Path) -> None:
+    conn = _old_store(db, 3)
+    details = {"sets": [{"number": 1, "start": 1.0, "end": 9.0, "reps": 2, "clean_reps": 1, "partial_reps": 0,
+                         "max_ir_deg": 40.0}],
+               "reps": [{"number": 1, "set": 1, "clean": True, "tempo": "1.0-2.0-1.0"},
+                        {"number": 2, "set": 1, "clean": False, "tempo": "0.4-1.0-1.0"}],
+               "rom_test": {"max_ir_deg": 38.0, "uncertainty_deg": 2.0, "spread_deg": 2.0,
+                            "excursions_deg": [38.0, 40.0]}}
+    conn.execute("INSERT INTO sessions (id, created_at, exercise, side, source, status, sample_rate_hz, "
+                 "analyzed_at, max_ir_deg, details_json) VALUES (3, '2026-02-01T09:00:00+00:00', 'prone-ir-test', "
+                 "'left', 'live', 'complete', 100.0, '2026-02-01T09:01:00+00:00', 38.0, ?)", (json.dumps(details),))
+    conn.executemany("INSERT INTO reps VALUES (3, ?, ?, ?, ?, ?, 0.0)", [(1, 1.0, 2.0, 3.0, 38.0), (2, 5, 6, 7, 40.0)])
+    conn.close()
+    with SessionStore.open(db) as store:
+        rows = store._conn.execute("SELECT set_no, reps, clean_reps, max_ir_deg FROM sets").fetchall()
+        reps = store._conn.execute("SELECT rep_no, set_no, clean, tempo FROM reps ORDER BY rep_no").fetchall()
+        rom = store._conn.execute("SELECT max_ir_deg, uncertainty_deg, excursions FROM rom_tests").fetchall()
+        assert store.load_details(3) == details
+    assert rows == [(1, 2, 1, 40.0)]
+    assert reps == [(1, 1, 1, "1.0-2.0-1.0"), (2, 1, 0, "0.4-1.0-1.0")]
+    assert rom == [(38.0, 2.0, 2)]
 
 
 def test_pain_after_each_set_and_details_kept(db: Path) -> None:

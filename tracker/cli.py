@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,19 +20,13 @@ from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import write_angles_csv
-from tracker.errors import TrackerError, UnknownSessionError
-from tracker.live_commands import chart_path, cmd_demo, cmd_run, dashboard_options, store_path_of
-from tracker.offline import analyse_recording, analyse_recording_in_detail, session_report
+from tracker.errors import TrackerError
+from tracker.history_commands import add_history_commands, session_id
+from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
+from tracker.offline import analyse_recording, analyse_recording_in_detail
 from tracker.store import SessionStore
 
 USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)  # every package root
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise UnknownSessionError(text) from None
 
 
 def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
@@ -56,36 +51,9 @@ def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-# --- store commands --------------------------------------------------------------------------
-def cmd_sessions(args: argparse.Namespace, console: Console) -> int:
-    with SessionStore.open(store_path_of(args)) as store:
-        sessions = store.list_sessions()
-    if not sessions:
-        console.print("No sessions yet. Try 'hiptrack demo'.")
-        return 0
-    table = Table()
-    for col in ("id", "started (UTC)", "exercise", "side", "source", "status", "duration", "reps", "max IR"):
-        table.add_column(col)
-    for s in sessions:
-        table.add_row(str(s.id), f"{s.created_at:%Y-%m-%d %H:%M}", s.exercise, s.side.value, s.source, s.status,
-                      f"{s.duration_s:.0f} s", str(s.n_reps),
-                      "--" if s.max_ir_deg is None else f"{s.max_ir_deg:.1f}°")
-    console.print(table)
-    return 0
-
-
-def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    store_path = store_path_of(args)
-    sid = _session_id(args.session)
-    with SessionStore.open(store_path) as store:
-        out = Path(args.out) if args.out else chart_path(store_path, sid)
-        path = session_report(store, sid, out)
-    console.print(f"Chart: {path}")
-    return 0
-
-
+# --- data in and out -------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
-    sid = _session_id(args.session)
+    sid = session_id(args.session)
     with SessionStore.open(store_path_of(args)) as store:
         rec = store.load_recording(sid)
     write_recording(rec, Path(args.dir))
@@ -205,6 +173,8 @@ def cmd_stream(args: argparse.Namespace, console: Console) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hiptrack", description="Hip internal rotation, measured live.")
     parser.add_argument("--store", help="session store file (default: $HIPTRACK_STORE or the user data folder)")
+    parser.add_argument("--person", default=os.environ.get("HIPTRACK_PERSON") or None,
+                        help="whose sessions (default: $HIPTRACK_PERSON, else 'me'; the demo's: 'simulated')")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="a simulated person does an exercise (default seated hip IR), shown live")
@@ -225,12 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
 
-    sub.add_parser("sessions", help="list stored sessions").set_defaults(func=cmd_sessions)
-
-    rep = sub.add_parser("report", help="redraw a session's chart")
-    rep.add_argument("session")
-    rep.add_argument("--out", help="PNG path (default: reports/ beside the store)")
-    rep.set_defaults(func=cmd_report)
+    add_history_commands(sub)
 
     exp = sub.add_parser("export", help="write a session as a recording folder")
     exp.add_argument("session")

@@ -39,6 +39,7 @@ from tracker.sensor_config import SensorAssignment
 from tracker.session import LiveState, run_live_session
 from tracker.session_control import PageControl, TerminalLines, ask_pain_in_terminal
 from tracker.store import SessionStore
+from tracker.store_schema import DEFAULT_PERSON
 
 OnChange = Callable[[LiveState, list[str]], None]
 OnCommand = Callable[[Command], str | None]
@@ -95,6 +96,30 @@ def _band_meta(exercise: Exercise) -> dict[str, str]:
     return {} if level is None else {"band_level": level}
 
 
+def person_prescription(exercise: Exercise, store_path: Path, person: str | None) -> Exercise:
+    """The exercise with the prescription its professional set for this person (`hiptrack people`)."""
+    with SessionStore.open(store_path) as store:
+        known = {p.name: p for p in store.list_people()}
+    who = known.get(person or DEFAULT_PERSON)
+    fields = dict(who.prescriptions.get(exercise.id, {})) if who is not None else {}
+    if not fields:
+        return exercise
+    if "hold_s" in fields:
+        fields["hold_s"] = tuple(fields["hold_s"])
+    return exercise.with_prescription(exercise.prescription.with_overrides(**fields))
+
+
+def ready_store(store_path: Path, console: Console, minutes: float) -> None:
+    """Before anyone exercises: the store opens, can be written and has room for the session; earlier
+    sessions cut short by a crash are pointed out."""
+    with SessionStore.open(store_path) as store:
+        store.check_room(minutes)
+        cut = [s.id for s in store.list_sessions() if s.needs_recovery]
+    if cut:
+        console.print(f"Session(s) {', '.join(map(str, cut))} were cut short (the program stopped while recording); "
+                      "'hiptrack recover' closes them and analyses what was kept.")
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayedSensor:
     """A simulated sensor's stream as the live views show it (no link, no battery)."""
@@ -110,6 +135,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     first = Side(args.side) if args.side else (Side.LEFT if seed % 2 == 0 else Side.RIGHT)
     sides = [first, Side.RIGHT if first is Side.LEFT else Side.LEFT] if args.both_sides else [first]
+    ready_store(store_path_of(args), console, minutes=len(sides) * (args.seconds or 120.0 * args.sets) / 60)
     asyncio.run(_demo(args, console, exercise, seed, sides))
     return 0
 
@@ -148,9 +174,10 @@ async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, 
                 console.print(f"Simulated person (seed {seed + n}), {side.value} leg, {exercise.name}{like}: "
                               f"{args.sets} set(s), {len(sim.truth_reps)} reps planned; store {store_path}")
                 sid = store.create_session(exercise.id, side, "demo", rec.sample_rate_hz, rec.sensors_info,
-                                           {"simulator_seed": seed + n, **_band_meta(exercise)})
+                                           {"simulator_seed": seed + n, **_band_meta(exercise)}, person=args.person)
                 store.commit()
-                best = personal_best_deg(store, exercise, side, source="demo", before_session=sid)
+                best = personal_best_deg(store, exercise, side, person=store.get_session(sid).person, source="demo",
+                                         before_session=sid)
                 dash.new_leg(best)
                 state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
                                   else args.reps, exercise.prescription.hold_s, sets_total=args.sets,
@@ -279,10 +306,13 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
     from tracker.live_run import pick_sensors, run_session_with_sensors
     from tracker.sensor_config import config_path, load_assignments
 
-    exercise = _with_band(get_exercise(args.exercise), args.band)
     store_path = store_path_of(args)
-    assignments = load_assignments(config_path(store_path))
+    exercise = _with_band(person_prescription(get_exercise(args.exercise), store_path, args.person), args.band)
     p = exercise.prescription
+    sets, reps = args.sets or p.sets, args.reps or p.reps
+    ready_store(store_path, console, minutes=(2 if args.both_sides else 1) * (
+        1 + sets * (max(reps * 20.0, p.hold_s[1]) + p.rest_s) / 60))
+    assignments = load_assignments(config_path(store_path))
     first = Side(args.side) if args.side else None
     legs = [pick_sensors(assignments, first)]
     if args.both_sides and p.both_sides:
@@ -300,10 +330,11 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
                 if page.stop.is_set():
                     break
                 page.new_leg()
-                best = personal_best_deg(store, exercise, side, source="live")
+                best = personal_best_deg(store, exercise, side, person=args.person or DEFAULT_PERSON, source="live")
                 dash.new_leg(best)
                 links = [link_for(a) for a in chosen]
-                info = {a.segment.value: {"model": a.family, "address": a.address, "name": a.name} for a in chosen}
+                info = {a.segment.value: {"family": a.family, "model": a.family, "address": a.address, "name": a.name}
+                        for a in chosen}
 
                 async def ask_pain(set_no: int) -> int | None:
                     """On the page where one is open (the person is on the floor), else in the terminal."""
@@ -323,7 +354,7 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
                         sid, result = await run_session_with_sensors(
                             links, exercise, side, store, plan, rate_hz=args.rate, sensors_info=info,
                             on_change=on_change, stop=page.stop, ask_pain=None if args.no_pain else ask_pain,
-                            start=page.start, leg=(n + 1, len(legs)))
+                            start=page.start, leg=(n + 1, len(legs)), person=args.person)
                     finally:
                         enter.cancel()
                 for set_no, value in page.late_pains:

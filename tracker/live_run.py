@@ -55,7 +55,7 @@ async def run_session_with_sensors(
     *, rate_hz: float = 100.0, sensors_info: dict[str, dict[str, Any]] | None = None,
     on_change: Callable[[LiveState, list[str]], None] | None = None, stop: asyncio.Event | None = None,
     source_kwargs: dict[str, Any] | None = None, ask_pain: AskPain | None = None,
-    start: asyncio.Event | None = None, leg: tuple[int, int] = (1, 1),
+    start: asyncio.Event | None = None, leg: tuple[int, int] = (1, 1), person: str | None = None,
 ) -> tuple[int, AnalysisResult]:
     """Connect the sensors, guide the person through calibration and the sets, store everything
     (pain ratings included, as the person gave them).
@@ -65,7 +65,7 @@ async def run_session_with_sensors(
     extra: dict[str, Any] = {"guide": plan.reps}
     if exercise.prescription.band_level is not None:
         extra["band_level"] = exercise.prescription.band_level
-    sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, extra)
+    sid = store.create_session(exercise.id, side, "live", rate_hz, sensors_info or {}, extra, person=person)
     store.commit()
     pipeline = SessionPipeline(exercise, side, rate_hz)
     state = LiveState(exercise.name, side.value, plan.reps, exercise.prescription.hold_s, sets_total=plan.sets,

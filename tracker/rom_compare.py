@@ -27,7 +27,8 @@ def rom_comparison(store: SessionStore, session_id: int, exercise: Exercise) -> 
         usual = f"about {lo:.0f}°" if lo == hi else f"{lo:.0f}-{hi:.0f}°"
         lines.append(f"Usual values for this test: {usual}.")
     earlier = [s for s in store.list_sessions()
-               if s.exercise == info.exercise and s.id != session_id and s.max_ir_deg is not None
+               if s.exercise == info.exercise and s.person == info.person and s.id != session_id
+               and s.max_ir_deg is not None
                and s.status == "complete" and s.created_at <= info.created_at]
     other = [s for s in earlier if s.side is not info.side]
     same = [s for s in earlier if s.side is info.side]
@@ -50,16 +51,17 @@ def _compare(value: float, other: float, what: str) -> str:
 
 
 
-def personal_best_deg(store: SessionStore, exercise: Exercise, side: Side, *, source: str,
+def personal_best_deg(store: SessionStore, exercise: Exercise, side: Side, *, person: str, source: str,
                       before_session: int | None = None) -> float | None:
     """The person's best earlier reach in this exercise on this leg, in deg of hip IR (so the most
-    negative for an external-rotation stretch), over the complete sessions of the same source (live
+    negative for an external-rotation stretch), over their complete sessions of the same source (live
     sessions for a person, demo sessions for the demo); None before there is one."""
     sign = exercise.measure.sign()
     best: float | None = None
     """In the exercise's own measure: larger is further."""
     for s in store.list_sessions():
-        if (s.exercise != exercise.id or s.side is not side or s.source != source or s.status != "complete"
+        if (s.exercise != exercise.id or s.side is not side or s.person != person or s.source != source
+                or s.status != "complete"
                 or (before_session is not None and s.id >= before_session)):
             continue
         if sign > 0:

@@ -167,6 +167,9 @@ async def run_live_session(
                     store.add_gap(session_id, gap.sensor, gap.t_start, gap.t_end, gap.samples_lost, gap.reason)
                     state.samples_lost += gap.samples_lost
             update = pipeline.feed(batch)
+            if update.calibration is not None:
+                cal = update.calibration
+                store.save_calibration(session_id, cal.t_calibrated, cal.score, cal.to_json_dict())
             state.dropped_samples = queue.dropped_samples
             news = apply_update(state, pipeline, update)
             if on_change is not None:

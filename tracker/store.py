@@ -9,9 +9,12 @@ Usage::
         store.finish_session(sid)
 
 The file runs in WAL mode (a report or `hiptrack sessions` can read while a live session writes) with
-foreign keys on. Its schema version is `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from
-version i to i + 1 and opening a file applies whatever it still lacks, each step in one transaction.
-`PRAGMA application_id` marks the file as a hiptrack store, so another program's database is refused.
+foreign keys on; its schema and migrations are in `tracker.store_schema`.
+
+Sessions belong to people (`DEFAULT_PERSON` unless named; the demo's to `DEMO_PERSON`). A session being
+recorded carries its writer's process id and the time it last wrote samples: one whose process is gone
+(killed, crashed, power cut) is listed as interrupted with `needs_recovery`, and `close_interrupted`
+closes it; everything committed before the end is kept.
 
 Transactions: `add_samples` and `add_marker` leave their rows in an open transaction that `commit()`
 (or leaving the `with` block, even through an exception) makes durable, so a live session can commit
@@ -23,6 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,105 +45,10 @@ from imu_core.types import ImuSample, Marker, Recording, SensorStream
 from tracker.analysis import AnalysisResult, Compensation, Hold, Rep
 from tracker.errors import StoreError, UnknownSessionError
 from tracker.paths import default_store_path
-
-APPLICATION_ID = 0x48495054  # "HIPT"
-SOURCES = ("demo", "import", "live")
-STATUSES = ("recording", "complete", "interrupted")
-
-_V1 = (
-    f"PRAGMA application_id = {APPLICATION_ID}",
-    """CREATE TABLE sessions (
-        id             INTEGER PRIMARY KEY,
-        created_at     TEXT NOT NULL,                -- ISO 8601, UTC
-        ended_at       TEXT,                         -- ISO 8601, UTC; NULL while recording
-        exercise       TEXT NOT NULL,
-        side           TEXT NOT NULL CHECK (side IN ('left', 'right')),
-        source         TEXT NOT NULL CHECK (source IN ('demo', 'import', 'live')),
-        status         TEXT NOT NULL CHECK (status IN ('recording', 'complete', 'interrupted')),
-        sample_rate_hz REAL NOT NULL,
-        meta_json      TEXT NOT NULL DEFAULT '{}',   -- {"sensors": {...}, "extra": {...}}
-        n_samples      INTEGER NOT NULL DEFAULT 0,   -- kept up to date by add_samples
-        t_first        REAL,                         -- earliest sample time, s
-        t_last         REAL,                         -- latest sample time, s
-        analyzed_at    TEXT,                         -- NULL until save_analysis
-        max_ir_deg     REAL
-    )""",
-    """CREATE TABLE samples (
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        sensor     TEXT NOT NULL CHECK (sensor IN ('thigh', 'shin', 'pelvis')),
-        t  REAL NOT NULL,
-        ax REAL NOT NULL, ay REAL NOT NULL, az REAL NOT NULL,
-        gx REAL NOT NULL, gy REAL NOT NULL, gz REAL NOT NULL,
-        mx REAL, my REAL, mz REAL
-    )""",
-    "CREATE INDEX samples_by_session ON samples(session_id, sensor, t)",
-    """CREATE TABLE markers (
-        id         INTEGER PRIMARY KEY,              -- keeps the order markers were added in
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        t          REAL NOT NULL,
-        label      TEXT NOT NULL
-    )""",
-    "CREATE INDEX markers_by_session ON markers(session_id)",
-    """CREATE TABLE reps (
-        session_id  INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        rep_no      INTEGER NOT NULL,                -- 1-based
-        t_start     REAL NOT NULL,
-        t_peak      REAL NOT NULL,
-        t_end       REAL NOT NULL,
-        peak_ir_deg REAL,
-        hold_s      REAL NOT NULL,
-        PRIMARY KEY (session_id, rep_no)
-    )""",
-    """CREATE TABLE holds (
-        session_id  INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        hold_no     INTEGER NOT NULL,                -- 1-based, time order
-        t_start     REAL NOT NULL,
-        t_end       REAL NOT NULL,
-        mean_ir_deg REAL,
-        PRIMARY KEY (session_id, hold_no)
-    )""",
-    """CREATE TABLE compensations (
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        comp_no    INTEGER NOT NULL,                 -- 1-based, order of the analysis result
-        kind       TEXT NOT NULL,
-        t_start    REAL NOT NULL,
-        t_end      REAL NOT NULL,
-        rep_no     INTEGER,                          -- the rep it belongs to, NULL if none
-        PRIMARY KEY (session_id, comp_no)
-    )""",
-)
-
-_V2 = (
-    """CREATE TABLE gaps (
-        session_id   INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        sensor       TEXT NOT NULL CHECK (sensor IN ('thigh', 'shin', 'pelvis')),
-        t_start      REAL NOT NULL,   -- host time of the last sample before the gap, s
-        t_end        REAL NOT NULL,   -- host time of the first sample after it, s
-        samples_lost INTEGER NOT NULL,
-        reason       TEXT NOT NULL    -- packet_loss | disconnect
-    )""",
-    "CREATE INDEX gaps_by_session ON gaps (session_id, t_start)",
-)
-"""Version 2: samples a sensor did not deliver, marked rather than interpolated."""
-
-_V3 = (
-    """CREATE TABLE pain_ratings (
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        set_no     INTEGER NOT NULL,                 -- 1-based
-        pain       INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),  -- as the person reported it
-        t          REAL,                             -- session time when it was given, s
-        PRIMARY KEY (session_id, set_no)
-    )""",
-    "ALTER TABLE sessions ADD COLUMN details_json TEXT",  # the exercise engine's details (sets, tempo...)
-)
-"""Version 3: pain after each set, and the analysis details the interchange format leaves out."""
-
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
-"""MIGRATIONS[i] holds the statements that take a store from schema version i to i + 1."""
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_OPEN_ADVICE = ("Check the path and its permissions, or choose another store with --store or the "
-                "HIPTRACK_STORE environment variable.")
+from tracker.store_schema import _OPEN_ADVICE, DEFAULT_PERSON, DEMO_PERSON, SOURCES, _prepare, storage_error
+from tracker.store_schema import MIGRATIONS as MIGRATIONS  # re-exported
+from tracker.store_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from tracker.store_schema import STATUSES as STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +72,31 @@ class SessionInfo:
     max_ir_deg: float | None
     """From the saved analysis; None before one is saved or when it had no value."""
     ended_at: datetime | None = None
+    person: str = DEFAULT_PERSON
+    needs_recovery: bool = False
+    """Still marked as recording, but its process is gone: shown as interrupted until
+    `close_interrupted` (`hiptrack recover`) closes and analyses it."""
+    last_written_at: datetime | None = None
+    """When it last wrote samples (sessions recorded since store schema 4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str
+    created_at: datetime
+    profile: dict[str, Any]
+    """e.g. {"sides": "left", "notes": "..."}"""
+    prescriptions: dict[str, dict[str, Any]]
+    """Exercise id -> the prescription's fields the professional set for this person."""
+
+
+BYTES_PER_SAMPLE = 110
+"""What one sample of one sensor takes in the file, row and index (measured by benchmarks/storage.py)."""
+
+STALE_AFTER_S = 120.0
+"""A session whose process is alive but has not written samples for this long is taken as interrupted
+(the process id may have been reused after a crash), s."""
 
 
 def _now() -> datetime:
@@ -234,6 +170,18 @@ class SessionStore:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
 
+    def check_room(self, minutes: float, sensors: int = 3, rate_hz: float = 100.0) -> None:
+        """Before a session: refuse at once if the disk cannot hold `minutes` of it (with a margin), or if
+        the store cannot be written."""
+        need = int(2 * minutes * 60 * sensors * rate_hz * BYTES_PER_SAMPLE)
+        free = shutil.disk_usage(self.path.parent).free
+        if free < need:
+            raise StoreError(f"only {free / 1e6:.0f} MB are free on the disk of the session store {self.path}; "
+                             f"a {minutes:.0f}-minute session needs up to {need / 1e6:.0f} MB.",
+                             "Free some space, or choose a store on another disk with --store.")
+        with self._atomic("checking it can be written"):
+            self._conn.execute("UPDATE people SET name = name WHERE id = (SELECT min(id) FROM people)")
+
     @property
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -242,11 +190,15 @@ class SessionStore:
 
     def create_session(self, exercise: str, side: Side, source: str, sample_rate_hz: float,
                        sensors_info: dict[str, Any], extra_meta: dict[str, Any] | None = None, *,
-                       created_at: datetime | None = None) -> int:
-        """A new session in status 'recording'; returns its id (committed at once)."""
+                       created_at: datetime | None = None, person: str | None = None) -> int:
+        """A new session in status 'recording', written by this process; returns its id (committed at
+        once). `person` defaults to DEFAULT_PERSON (DEMO_PERSON for the demo's sessions)."""
         with self._atomic("creating a session"):
-            return self._insert_session(exercise, side, source, "recording", sample_rate_hz,
-                                        sensors_info, extra_meta or {}, created_at, None)
+            sid = self._insert_session(exercise, side, source, "recording", sample_rate_hz,
+                                       sensors_info, extra_meta or {}, created_at, None, person)
+            self._conn.execute("UPDATE sessions SET writer_pid = ?, writer_host = ?, heartbeat_at = ? WHERE id = ?",
+                               (os.getpid(), socket.gethostname(), _iso(None), sid))
+            return sid
 
     def add_samples(self, session_id: int, samples: Sequence[ImuSample]) -> None:
         """Append samples (any sensors, any order). Call `commit()` to make them durable."""
@@ -296,7 +248,7 @@ class SessionStore:
             raise ValueError(f"status must be 'complete' or 'interrupted', not {status!r}")
         with self._atomic("finishing the session"):
             self._require_session(session_id)
-            self._conn.execute("UPDATE sessions SET status = ?, ended_at = ? WHERE id = ?",
+            self._conn.execute("UPDATE sessions SET status = ?, ended_at = ?, writer_pid = NULL WHERE id = ?",
                                (status, _iso(None), session_id))
 
     def save_analysis(self, session_id: int, result: AnalysisResult) -> None:
@@ -307,14 +259,16 @@ class SessionStore:
             for table in ("reps", "holds", "compensations"):
                 c.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             c.executemany(
-                "INSERT INTO reps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reps (session_id, rep_no, t_start, t_peak, t_end, peak_ir_deg, hold_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(session_id, i, r.start, r.peak, r.end, r.peak_ir_deg, r.hold_s)
                  for i, r in enumerate(result.reps, start=1)])
             c.executemany(
-                "INSERT INTO holds VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO holds (session_id, hold_no, t_start, t_end, mean_ir_deg) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, i, h.start, h.end, h.mean_ir_deg) for i, h in enumerate(result.holds, start=1)])
             c.executemany(
-                "INSERT INTO compensations VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO compensations (session_id, comp_no, kind, t_start, t_end, rep_no) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [(session_id, i, x.kind, x.start, x.end, x.rep)
                  for i, x in enumerate(result.compensations, start=1)])
             mx = float(result.max_ir_deg)
@@ -328,7 +282,7 @@ class SessionStore:
         with self._errors("recording a pain rating"):
             self._require_session(session_id)
             self._begin_if_needed()
-            self._conn.execute("INSERT OR REPLACE INTO pain_ratings VALUES (?, ?, ?, ?)",
+            self._conn.execute("INSERT OR REPLACE INTO pain_ratings (session_id, set_no, pain, t) VALUES (?, ?, ?, ?)",
                                (session_id, int(set_no), int(pain), t))
 
     def load_pain(self, session_id: int) -> dict[int, int]:
@@ -339,12 +293,93 @@ class SessionStore:
         return {int(a): int(b) for a, b in rows}
 
     def save_details(self, session_id: int, details: dict[str, Any]) -> None:
-        """Keep the exercise engine's details (tracker.engine.ExerciseEngine.details) with the session."""
+        """Keep the exercise engine's details (tracker.engine.ExerciseEngine.details) with the session, and
+        as rows: its sets, each rep's set, result and tempo (save the analysis first), its ROM test."""
         with self._errors("saving the analysis details"):
             self._require_session(session_id)
             self._begin_if_needed()
-            self._conn.execute("UPDATE sessions SET details_json = ? WHERE id = ?",
-                               (json.dumps(details), session_id))
+            c = self._conn
+            c.execute("UPDATE sessions SET details_json = ? WHERE id = ?", (json.dumps(details), session_id))
+            c.execute("DELETE FROM sets WHERE session_id = ?", (session_id,))
+            c.executemany(
+                "INSERT INTO sets (session_id, set_no, t_start, t_end, reps, clean_reps, partial_reps, max_ir_deg, "
+                "time_at_target_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(session_id, st["number"], st.get("start"), st.get("end"), st.get("reps", 0), st.get("clean_reps", 0),
+                  st.get("partial_reps", 0), st.get("max_ir_deg"), st.get("time_at_target_s"))
+                 for st in details.get("sets", [])])
+            c.executemany("UPDATE reps SET set_no = ?, clean = ?, tempo = ? WHERE session_id = ? AND rep_no = ?",
+                          [(r.get("set"), None if r.get("clean") is None else int(bool(r["clean"])), r.get("tempo"),
+                            session_id, r["number"]) for r in details.get("reps", [])])
+            c.execute("DELETE FROM rom_tests WHERE session_id = ?", (session_id,))
+            rom = details.get("rom_test")
+            if rom:
+                c.execute("INSERT INTO rom_tests (session_id, max_ir_deg, uncertainty_deg, spread_deg, excursions) "
+                          "VALUES (?, ?, ?, ?, ?)", (session_id, rom.get("max_ir_deg"), rom.get("uncertainty_deg"),
+                                                     rom.get("spread_deg"), len(rom.get("excursions_deg", []))))
+
+    def save_calibration(self, session_id: int, t: float, score: float, params: dict[str, Any]) -> None:
+        """The session's calibration (session time, quality 0..1, fitted parameters); call `commit()`."""
+        with self._errors("saving the calibration"):
+            self._require_session(session_id)
+            self._begin_if_needed()
+            self._conn.execute("INSERT OR REPLACE INTO calibrations (session_id, t, score, params_json) "
+                               "VALUES (?, ?, ?, ?)", (session_id, float(t), float(score), json.dumps(params)))
+
+    def load_calibration(self, session_id: int) -> tuple[float, float, dict[str, Any]] | None:
+        """(t, score, params) of the session's calibration, or None."""
+        with self._errors("reading the calibration"):
+            row = self._conn.execute("SELECT t, score, params_json FROM calibrations WHERE session_id = ?",
+                                     (session_id,)).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]), dict(json.loads(row[2])))
+
+    # ------------------------------------------------------------------------------------- people
+
+    def list_people(self) -> list[Person]:
+        with self._errors("listing people"):
+            rows = self._conn.execute(
+                "SELECT id, name, created_at, profile_json, prescription_json FROM people ORDER BY id").fetchall()
+        return [Person(int(i), str(n), datetime.fromisoformat(c), json.loads(pj), json.loads(rj))
+                for i, n, c, pj, rj in rows]
+
+    def get_person(self, name: str) -> Person:
+        for person in self.list_people():
+            if person.name == name:
+                return person
+        known = ", ".join(p.name for p in self.list_people())
+        raise StoreError(f"there is no person called {name!r} in this store.", f"Known: {known}.")
+
+    def update_person(self, name: str, *, profile: dict[str, Any] | None = None,
+                      prescription: tuple[str, dict[str, Any]] | None = None) -> Person:
+        """Create the person if new; merge `profile` into theirs; set (exercise id, fields) of their
+        prescription (an empty dict removes it). Commits."""
+        with self._atomic("saving the person"):
+            pid = self._person_id(name)
+            prof_json, presc_json = self._conn.execute(
+                "SELECT profile_json, prescription_json FROM people WHERE id = ?", (pid,)).fetchone()
+            prof, presc = json.loads(prof_json), json.loads(presc_json)
+            prof.update(profile or {})
+            if prescription is not None:
+                exercise, fields = prescription
+                if fields:
+                    presc[exercise] = fields
+                else:
+                    presc.pop(exercise, None)
+            self._conn.execute("UPDATE people SET profile_json = ?, prescription_json = ? WHERE id = ?",
+                               (json.dumps(prof), json.dumps(presc), pid))
+        return self.get_person(name)
+
+    # ----------------------------------------------------------------------------- interruptions
+
+    def close_interrupted(self, session_id: int) -> None:
+        """Close a session whose recording process is gone as 'interrupted', ended when it last wrote
+        (commits). Its samples, markers and gaps stay as they were committed."""
+        info = self.get_session(session_id)
+        if not info.needs_recovery:
+            raise StoreError(f"session {session_id} is {info.status}, not an interrupted recording.",
+                             "'hiptrack sessions' lists the sessions that need recovering.")
+        with self._atomic("closing the interrupted session"):
+            self._conn.execute("UPDATE sessions SET status = 'interrupted', ended_at = coalesce(heartbeat_at, ?), "
+                               "writer_pid = NULL WHERE id = ?", (_iso(None), session_id))
 
     def load_details(self, session_id: int) -> dict[str, Any] | None:
         with self._errors("reading the analysis details"):
@@ -355,7 +390,8 @@ class SessionStore:
         out: dict[str, Any] = json.loads(row[0])
         return out
 
-    def store_recording(self, rec: Recording, source: str, *, created_at: datetime | None = None) -> int:
+    def store_recording(self, rec: Recording, source: str, *, created_at: datetime | None = None,
+                        person: str | None = None) -> int:
         """Store a whole recording as a 'complete' session in one transaction; returns its id."""
         streams = []
         for seg, s in rec.streams.items():
@@ -370,7 +406,7 @@ class SessionStore:
         with self._atomic("storing the recording"):
             now = _now()
             sid = self._insert_session(rec.exercise, rec.side, source, "complete", rec.sample_rate_hz,
-                                       rec.sensors_info, rec.extra_meta, created_at or now, _iso(now))
+                                       rec.sensors_info, rec.extra_meta, created_at or now, _iso(now), person)
             for name, s in streams:
                 if len(s) == 0:
                     continue
@@ -472,10 +508,7 @@ class SessionStore:
         try:
             yield
         except sqlite3.Error as e:
-            raise StoreError(f"the session store {self.path} failed while {doing} ({e}).",
-                             "If another hiptrack is using the store, wait for it and retry; if the "
-                             "disk is full or the file is damaged, free space or restore a backup."
-                             ) from e
+            raise storage_error(self.path, doing, e) from e
 
     @contextmanager
     def _atomic(self, doing: str) -> Iterator[None]:
@@ -512,18 +545,47 @@ class SessionStore:
 
     def _insert_session(self, exercise: str, side: Side, source: str, status: str, sample_rate_hz: float,
                         sensors_info: dict[str, Any], extra_meta: dict[str, Any],
-                        created_at: datetime | None, ended_at: str | None) -> int:
+                        created_at: datetime | None, ended_at: str | None, person: str | None) -> int:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         try:
             meta_json = json.dumps({"sensors": sensors_info, "extra": extra_meta}, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ValueError(f"sensors_info and extra_meta must be plain JSON data ({e})") from e
+        person_id = self._person_id(person or (DEMO_PERSON if source == "demo" else DEFAULT_PERSON))
         cur = self._conn.execute(
             "INSERT INTO sessions (created_at, ended_at, exercise, side, source, status, sample_rate_hz, "
-            "meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "meta_json, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (_iso(created_at), ended_at, str(exercise), Side(side).value, source, status,
-             float(sample_rate_hz), meta_json))
+             float(sample_rate_hz), meta_json, person_id))
+        assert cur.lastrowid is not None
+        self._register_sensors(cur.lastrowid, sensors_info)
+        return cur.lastrowid
+
+    def _register_sensors(self, session_id: int, sensors_info: dict[str, Any]) -> None:
+        """The sensors a session used ({segment: {"address", "model", "name", ...}}), known across sessions."""
+        now = _iso(None)
+        for segment, info in sensors_info.items():
+            if segment not in ("thigh", "shin", "pelvis") or not isinstance(info, dict):
+                continue
+            address = info.get("address")
+            if address:
+                self._conn.execute(
+                    "INSERT INTO sensors (address, family, model, name, first_seen, last_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET last_seen = excluded.last_seen, "
+                    "model = coalesce(excluded.model, model), name = coalesce(excluded.name, name)",
+                    (str(address), info.get("family"), info.get("model"), info.get("name"), now, now))
+            self._conn.execute("INSERT OR REPLACE INTO session_sensors VALUES (?, ?, ?)",
+                               (session_id, segment, str(address) if address else None))
+
+    def _person_id(self, name: str) -> int:
+        name = name.strip()
+        if not name:
+            raise StoreError("a person needs a name.", "Pass --person NAME (any name or pseudonym you choose).")
+        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = self._conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, _iso(None)))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -534,72 +596,41 @@ class SessionStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self._conn.execute(
             "UPDATE sessions SET n_samples = n_samples + ?, t_first = min(coalesce(t_first, ?), ?), "
-            "t_last = max(coalesce(t_last, ?), ?) WHERE id = ?",
-            (count, t_min, t_min, t_max, t_max, session_id))
+            "t_last = max(coalesce(t_last, ?), ?), heartbeat_at = ? WHERE id = ?",
+            (count, t_min, t_min, t_max, t_max, _iso(None), session_id))
 
 
 _INFO_SQL = (
     "SELECT s.id, s.created_at, s.exercise, s.side, s.source, s.status, s.n_samples, s.t_first, "
-    "s.t_last, (SELECT count(*) FROM reps r WHERE r.session_id = s.id), s.max_ir_deg, s.ended_at "
-    "FROM sessions s"
+    "s.t_last, (SELECT count(*) FROM reps r WHERE r.session_id = s.id), s.max_ir_deg, s.ended_at, "
+    "p.name, s.writer_pid, s.writer_host, s.heartbeat_at FROM sessions s LEFT JOIN people p ON p.id = s.person_id"
 )
 
 
 def _info(row: tuple[Any, ...]) -> SessionInfo:
-    sid, created, exercise, side, source, status, n, t0, t1, n_reps, max_ir, ended = row
+    sid, created, exercise, side, source, status, n, t0, t1, n_reps, max_ir, ended, person, pid, host, beat = row
+    heartbeat = None if beat is None else datetime.fromisoformat(beat)
+    orphaned = status == "recording" and not _writer_alive(pid, host, heartbeat)
     return SessionInfo(
         id=int(sid), created_at=datetime.fromisoformat(created), exercise=str(exercise), side=Side(side),
-        source=str(source), status=str(status), n_samples=int(n),
+        source=str(source), status="interrupted" if orphaned else str(status), n_samples=int(n),
         duration_s=0.0 if t0 is None or t1 is None else float(t1) - float(t0), n_reps=int(n_reps),
         max_ir_deg=None if max_ir is None else float(max_ir),
-        ended_at=None if ended is None else datetime.fromisoformat(ended))
+        ended_at=None if ended is None else datetime.fromisoformat(ended),
+        person=DEFAULT_PERSON if person is None else str(person), needs_recovery=orphaned, last_written_at=heartbeat)
 
 
-def _prepare(conn: sqlite3.Connection, path: Path) -> None:
-    """Check the file is a hiptrack store (or empty), set the pragmas, apply missing migrations."""
-    not_ours = StoreError(
-        f"{path} is not a hiptrack session store.",
-        "Point --store or HIPTRACK_STORE at a hiptrack store, or at a new file name to start a new one.")
+def _writer_alive(pid: int | None, host: str | None, heartbeat: datetime | None) -> bool:
+    """Whether the process recording a session still runs (on another machine sharing the file: whether it
+    wrote recently)."""
+    if heartbeat is not None and (_now() - heartbeat).total_seconds() > STALE_AFTER_S:
+        return False
+    if pid is None or host != socket.gethostname():
+        return pid is not None  # another machine's writer that wrote recently
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        n_objects = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-    except sqlite3.DatabaseError as e:
-        if "not a database" in str(e) or "malformed" in str(e):
-            raise not_ours from e
-        raise StoreError(f"cannot open the session store {path} ({e}).", _OPEN_ADVICE) from e
-    if app_id != APPLICATION_ID and (app_id != 0 or version != 0 or n_objects != 0):
-        raise not_ours
-    latest = len(MIGRATIONS)
-    if version > latest:
-        raise StoreError(
-            f"{path} was written by a newer hiptrack (store schema {version}, this one knows "
-            f"up to {latest}).", "Update hiptrack to open it.")
-    try:
-        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-        if mode.lower() != "wal":
-            raise StoreError(f"cannot switch {path} to WAL mode (got {mode!r}).", _OPEN_ADVICE)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        _migrate(conn)
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot prepare the session store {path} ({e}).", _OPEN_ADVICE) from e
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations a store still lacks, each in its own transaction."""
-    while True:
-        conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: another process may migrate too
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version >= len(MIGRATIONS):
-                conn.execute("COMMIT")
-                return
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
