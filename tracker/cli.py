@@ -249,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -257,6 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except USER_ERRORS as exc:
         print(f"hiptrack: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:  # from a task group: a user error in one of the session's tasks
+        user, _ = group.split(USER_ERRORS)
+        if user is None:
+            raise
+        print(f"hiptrack: error: {_first_leaf(user)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("hiptrack: interrupted", file=sys.stderr)

@@ -216,7 +216,7 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as e:
         if "not a database" in str(e) or "malformed" in str(e):
             raise not_ours from e
-        raise StoreError(f"cannot open the session store {path} ({e}).", _OPEN_ADVICE) from e
+        raise storage_error(path, "opening it", e) from e
     if app_id != APPLICATION_ID and (app_id != 0 or version != 0 or n_objects != 0):
         raise not_ours
     latest = len(MIGRATIONS)
@@ -247,6 +247,12 @@ def storage_error(path: Path, doing: str, e: sqlite3.Error) -> StoreError:
         return StoreError(f"the session store {path} is read-only (while {doing}).",
                           "Make the file and its folder writable (or use a disk that is not read-only), "
                           "or choose another store with --store.")
+    if code.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        return StoreError(f"the session store {path} could not be written to its disk (while {doing}): the disk "
+                          "is full or failing.",
+                          "Free some space or check the disk, or choose a store on another disk with --store. "
+                          "Everything committed before this is kept; 'hiptrack recover' closes an interrupted "
+                          "session.")
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
         return StoreError(f"another program is writing the session store {path} (while {doing}).",
                           "Wait for the other hiptrack to finish and retry.")
