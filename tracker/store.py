@@ -91,7 +91,7 @@ class Person:
     """Exercise id -> the prescription's fields the professional set for this person."""
 
 
-BYTES_PER_SAMPLE = 110
+BYTES_PER_SAMPLE = 135
 """What one sample of one sensor takes in the file, row and index (measured by benchmarks/storage.py)."""
 
 STALE_AFTER_S = 120.0
