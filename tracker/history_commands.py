@@ -13,6 +13,7 @@ from tracker.errors import TrackerError, UnknownSessionError
 from tracker.live_commands import chart_path, store_path_of
 from tracker.offline import analyse_recording_in_detail, session_report
 from tracker.store import SessionStore
+from tracker.store_schema import DEFAULT_PERSON
 
 
 def session_id(text: str) -> int:
@@ -115,6 +116,22 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_progress(args: argparse.Namespace, console: Console) -> int:
+    from tracker.progress import default_progress_path, progress_report
+
+    store_path = store_path_of(args)
+    person = args.person or DEFAULT_PERSON
+    with SessionStore.open(store_path) as store:
+        out = args.out or default_progress_path(store_path, person, args.exercise, args.format)
+        prog, path = progress_report(store, out, person=person, exercise=args.exercise, weeks=args.weeks,
+                                     fmt=args.format)
+    for line in prog.summary_lines():
+        console.print(line)
+    if path is not None:
+        console.print(f"Progress: {path}")
+    return 0
+
+
 def add_history_commands(sub: Any) -> None:
     """The commands' parsers, on the `hiptrack` subparsers."""
     ses = sub.add_parser("sessions", help="list stored sessions (of --person if given)")
@@ -134,6 +151,14 @@ def add_history_commands(sub: Any) -> None:
     ppl.add_argument("--hold", type=float, help="hold, s")
     ppl.add_argument("--rest", type=float, help="rest between sets, s")
     ppl.set_defaults(func=cmd_people)
+
+    pg = sub.add_parser("progress", help="IR range per side, holds, clean reps, pain and left/right over the weeks "
+                                         "(of --person, default 'me')")
+    pg.add_argument("--exercise", default=None, help="only this exercise or test id (default: all)")
+    pg.add_argument("--weeks", type=int, default=8, help="weeks up to the newest session (default 8)")
+    pg.add_argument("--format", choices=["png", "html"], default="png")
+    pg.add_argument("--out", type=_path, help="output path (default: reports/ beside the store)")
+    pg.set_defaults(func=cmd_progress)
 
     rep = sub.add_parser("report", help="a session's report")
     rep.add_argument("session")

@@ -1,5 +1,6 @@
 """A ROM test's maximum set beside the usual values, the other side and earlier tests, with the
-measurement's own uncertainty, so a difference that is only noise is not read as change."""
+measurement's own uncertainty and the published minimal detectable change, so a difference that is only
+noise is not read as change; and the person's best earlier reach, for the live views."""
 
 from __future__ import annotations
 
@@ -11,8 +12,37 @@ from tracker.exercise_model import Exercise
 from tracker.store import SessionStore
 
 CHANGE_DEG = math.sqrt(2.0) * ROM_UNCERTAINTY_DEG
-"""Smallest difference between two tests read as real: both maxima carry the uncertainty, so their
+"""The device's own noise in the difference of two tests: both maxima carry the uncertainty, so their
 difference can be off by about sqrt(2) times it, deg."""
+
+PUBLISHED_MDC_DEG = 5.4
+"""Minimal detectable change of hip IR range, deg.
+
+Source: Krause DA, Hollman JH, Krych AJ, Kalisvaart MM, Levy BA. "Reliability of hip internal rotation
+range of motion measurement using a digital inclinometer." Knee Surgery, Sports Traumatology,
+Arthroscopy 23(9):2562-2567 (https://mayoclinic.pure.elsevier.com/en/publications/reliability-of-hip-
+internal-rotation-range-of-motion-measurement-). 25 adults, two examiners, digital inclinometer with
+the pelvis watched; active IR of one leg, seated, was the most responsive method with an MDC of 5.4 deg
+(ICCs 0.84-0.93 across methods).
+
+Why this value: that method is what `seated-ir-test` does (seated, active, one leg, shin angle from
+vertical), so its MDC covers what an IMU's error alone does not: how far a person turns on a given
+day, how they sit, how the pelvis is held. Our device's own share is smaller (ROM_UNCERTAINTY_DEG = 2
+deg per test, so rom_compare.CHANGE_DEG = sqrt(2) * 2 = 2.8 deg between two tests, measured against
+the simulator), so the larger of the two is used: `mdc_deg()`. The five reference articles in
+../shared/reference/ give test postures and usual values (about 45 deg prone, 30-45 deg seated) but no
+reliability figures (no SEM, MDC or ICC). No published MDC was found for the prone test; the seated
+value is used for it too, which is an assumption. Exercise peaks have no published MDC at all: the ROM
+MDC is a lower bound for them (they also depend on effort, band and tempo), so they are drawn with it
+but never flagged.
+"""
+
+
+def mdc_deg(uncertainty_deg: float = ROM_UNCERTAINTY_DEG) -> float:
+    """The smallest difference between two ROM tests read as real, deg: the published MDC, or the
+    device's own two-test noise (sqrt(2) x its per-test uncertainty) if that is larger."""
+    own = CHANGE_DEG if uncertainty_deg == ROM_UNCERTAINTY_DEG else math.sqrt(2.0) * uncertainty_deg
+    return max(PUBLISHED_MDC_DEG, own)
 
 
 def rom_comparison(store: SessionStore, session_id: int, exercise: Exercise) -> list[str]:
@@ -45,9 +75,10 @@ def rom_comparison(store: SessionStore, session_id: int, exercise: Exercise) -> 
 
 def _compare(value: float, other: float, what: str) -> str:
     diff = value - other
-    verdict = ("within the measurement's noise" if abs(diff) < CHANGE_DEG
-               else "more than the measurement's noise")
-    return f"{diff:+.1f}° against {what}, {other:.1f}°: {verdict} (±{CHANGE_DEG:.1f}°)."
+    change = mdc_deg()
+    verdict = ("within what repeated tests vary by" if abs(diff) < change
+               else "more than repeated tests vary by")
+    return f"{diff:+.1f}° against {what}, {other:.1f}°: {verdict} (±{change:.1f}°)."
 
 
 
