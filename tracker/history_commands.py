@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tracker.errors import TrackerError, UnknownSessionError
-from tracker.live_commands import chart_path, store_path_of
-from tracker.offline import analyse_recording_in_detail, session_report
+from tracker.live_commands import store_path_of
+from tracker.offline import analyse_recording_in_detail
 from tracker.store import SessionStore
 from tracker.store_schema import DEFAULT_PERSON
 
@@ -107,12 +107,14 @@ def cmd_people(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from tracker.report import default_report_path, report_format, write_report
+
     store_path = store_path_of(args)
     sid = session_id(args.session)
+    fmt = report_format(args.format, args.out)
     with SessionStore.open(store_path) as store:
-        out = args.out if args.out else chart_path(store_path, sid)
-        path = session_report(store, sid, out)
-    console.print(f"Chart: {path}")
+        path = write_report(store, sid, args.out or default_report_path(store_path, sid, fmt), fmt)
+    console.print(f"Report: {path}")
     return 0
 
 
@@ -160,9 +162,12 @@ def add_history_commands(sub: Any) -> None:
     pg.add_argument("--out", type=_path, help="output path (default: reports/ beside the store)")
     pg.set_defaults(func=cmd_progress)
 
-    rep = sub.add_parser("report", help="a session's report")
+    rep = sub.add_parser("report", help="a session's report: the trace with reps, holds and compensations, per-rep "
+                                        "bars against the target, the set's table")
     rep.add_argument("session")
-    rep.add_argument("--out", type=_path, help="output path (default: reports/ beside the store)")
+    rep.add_argument("--format", choices=("png", "html", "pdf"), default=None,
+                     help="png (default), html or pdf; without it, taken from --out's suffix")
+    rep.add_argument("--out", type=_path, help="file to write (default: reports/session-N.FORMAT beside the store)")
     rep.set_defaults(func=cmd_report)
 
 

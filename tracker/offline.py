@@ -13,7 +13,6 @@ from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
 from tracker.exercises import get_exercise
 from tracker.pipeline import analyse_samples_in_detail
-from tracker.report import session_chart
 from tracker.store import SessionStore
 
 
@@ -34,11 +33,7 @@ def analyse_recording_in_detail(rec: Recording) -> tuple[AnalysisResult, JointAn
 
 
 def session_report(store: SessionStore, session_id: int, out_png: Path) -> Path:
-    """Redraw a stored session's chart (angles recomputed from its raw samples)."""
-    info = store.get_session(session_id)
-    rec = store.load_recording(session_id)
-    result, angles, _ = analyse_recording(rec)
-    stored = store.load_analysis(session_id)
-    exercise = get_exercise(rec.exercise)
-    title = (f"Session {session_id} · {exercise.name} · {rec.side.value} leg · {info.created_at:%Y-%m-%d %H:%M} UTC")
-    return session_chart(angles, stored or result, rec.markers, title, out_png)
+    """Draw a stored session's report as one PNG (angles recomputed from its raw samples)."""
+    from tracker.report import write_report
+
+    return write_report(store, session_id, out_png, "png")
