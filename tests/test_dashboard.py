@@ -125,3 +125,42 @@ def test_any_other_address_needs_the_token() -> None:
             return without, wrong, right
 
     assert asyncio.run(main()) == (403, 403, 200)
+
+
+def test_the_dashboard_links_to_the_persons_sessions_reports_and_progress(tmp_path: Path) -> None:
+    from tracker.dashboard.history import History
+    from tracker.offline import analyse_recording_in_detail
+
+    store_path = tmp_path / "h.sqlite3"
+    sim = simulate_session(seed=8, side=Side.LEFT, reps=2)
+    with SessionStore.open(store_path) as store:
+        mine = store.store_recording(sim.recording, "live", person="ana")
+        result, _, _, details = analyse_recording_in_detail(sim.recording)
+        store.save_analysis(mine, result)
+        store.save_details(mine, details)
+        store.add_pain(mine, 1, 3)
+        store.commit()
+        theirs = store.store_recording(sim.recording, "live", person="ben")
+
+    async def main() -> dict[str, tuple[int, str]]:
+        got: dict[str, tuple[int, str]] = {}
+        async with DashboardServer(get_exercise("seated-ir"), host="0.0.0.0",
+                                   history=History(store_path, "ana")) as dash, aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{dash.port}"
+            q = f"?token={dash.token}"
+            for name, path in (("history", f"/history{q}"), ("report", f"/report/{mine}.html{q}"),
+                               ("other", f"/report/{theirs}.html{q}"), ("progress", f"/progress.html{q}"),
+                               ("no token", f"/report/{mine}.html")):
+                async with http.get(base + path) as r:
+                    got[name] = (r.status, await r.text())
+        return got
+
+    got = asyncio.run(main())
+    status, page = got["history"]
+    assert status == 200 and f"/report/{mine}.html?token=" in page and f"/report/{theirs}.html" not in page
+    status, page = got["report"]
+    assert status == 200 and "Seated hip internal rotation" in page and "<img" in page
+    assert got["other"][0] == 404  # another person's session is not shown here
+    status, page = got["progress"]
+    assert status == 200 and "ana" in page
+    assert got["no token"][0] == 403

@@ -106,6 +106,14 @@ def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> No
                     seen[f"summary-{side.value}"] = await page.text_content("#summary") or ""
                     await page.screenshot(path=str(artifacts / f"run-{n + 1}d-{side.value}-summary.png"),
                                           full_page=True)
+                    if n == 0:  # the summary links to the full report and the person's sessions
+                        other = await browser.new_page()
+                        base = f"http://127.0.0.1:{port}"
+                        await other.goto(base + (await page.get_attribute("text=Full report", "href") or ""))
+                        seen["report"] = await other.text_content("body") or ""
+                        await other.goto(base + (await page.get_attribute("text=All sessions", "href") or ""))
+                        seen["history"] = await other.text_content("body") or ""
+                        await other.close()
                 seen["cues"] = " ".join(await cue_kinds(page))
                 sids = await asyncio.wait_for(session, timeout=30)
                 await browser.close()
@@ -128,4 +136,6 @@ def test_a_whole_guided_session_of_both_legs_from_the_page(tmp_path: Path) -> No
     # the sounds of each leg, in order: Start, a cue per rep, set done (holds and calibration in between)
     assert [k for k in seen["cues"].split() if k in ("start", "rep", "set_done")] == (
         ["start"] + ["rep"] * REPS + ["set_done"]) * 2, seen["cues"]
-    assert "Pain right now" not in terminal.getvalue()  # asked on the page, not in the terminal
+    assert "Pain right now" not in terminal.getvalue()
+    assert "Seated hip internal rotation" in seen["report"] and f"pain {PAIN[Side.LEFT]}/10" in seen["report"]
+    assert "report" in seen["history"] and "seated-ir" in seen["history"]  # asked on the page, not in the terminal

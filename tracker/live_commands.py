@@ -24,6 +24,7 @@ from firmware_bridge.replay import replay
 from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample, Marker, Recording
 from tracker.analysis import AnalysisResult
+from tracker.dashboard.history import History
 from tracker.dashboard.messages import Command, summary_message
 from tracker.dashboard.server import DashboardServer
 from tracker.errors import TrackerError
@@ -39,7 +40,7 @@ from tracker.sensor_config import SensorAssignment
 from tracker.session import LiveState, run_live_session
 from tracker.session_control import PageControl, TerminalLines, ask_pain_in_terminal
 from tracker.store import SessionStore
-from tracker.store_schema import DEFAULT_PERSON
+from tracker.store_schema import DEFAULT_PERSON, DEMO_PERSON
 
 OnChange = Callable[[LiveState, list[str]], None]
 OnCommand = Callable[[Command], str | None]
@@ -162,7 +163,7 @@ async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, 
         return None
 
     with SessionStore.open(store_path) as store:
-        async with _dashboard(args, console, exercise, on_command) as dash:
+        async with _dashboard(args, console, exercise, on_command, args.person or DEMO_PERSON) as dash:
             for n, side in enumerate(sides):
                 if stop.is_set():
                     break
@@ -211,7 +212,8 @@ def _end_leg(console: Console, store: SessionStore, sid: int, exercise: Exercise
     """After a leg's session: its chart, its summary on the page and in the terminal."""
     chart = session_report(store, sid, chart_path(store_path, sid))
     details = store.load_details(sid)
-    dash.update(state, summary=summary_message(result, details, chart_url=dash.add_chart(sid, chart)))
+    dash.update(state, summary=summary_message(result, details, chart_url=dash.add_chart(sid, chart),
+                                               report_url=f"/report/{sid}.html" if dash.history else None))
     print_summary(console, sid, result, truth, details)
     if exercise.kind is ExerciseKind.ROM_TEST:
         for line in rom_comparison(store, sid, exercise):
@@ -221,11 +223,11 @@ def _end_leg(console: Console, store: SessionStore, sid: int, exercise: Exercise
 
 @contextlib.asynccontextmanager
 async def _dashboard(args: argparse.Namespace, console: Console, exercise: Exercise,
-                     on_command: OnCommand) -> AsyncIterator[DashboardServer]:
+                     on_command: OnCommand, person: str) -> AsyncIterator[DashboardServer]:
     """Serve the dashboard for the whole command (every leg). On leaving, keeps serving with --keep-open
     (until Ctrl-C), else gives open pages a moment to receive the summary."""
-    async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token,
-                               on_command=on_command) as dash:
+    async with DashboardServer(exercise, host=args.host, port=args.port, token=args.token, on_command=on_command,
+                               history=History(store_path_of(args), person)) as dash:
         console.print(f"Dashboard: {dash.url}")
         _open_browser(dash.url, args.no_browser)
         yield dash
@@ -325,7 +327,7 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
     page = PageControl()
     sids: list[int] = []
     with SessionStore.open(store_path) as store:
-        async with _dashboard(args, console, exercise, page.on_command) as dash:
+        async with _dashboard(args, console, exercise, page.on_command, args.person or DEFAULT_PERSON) as dash:
             for n, (side, chosen) in enumerate(legs):
                 if page.stop.is_set():
                     break

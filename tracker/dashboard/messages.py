@@ -149,7 +149,7 @@ def _phase_progress(state: LiveState) -> float | None:
 
 
 def summary_message(result: AnalysisResult, details: dict[str, Any] | None,
-                    chart_url: str | None = None) -> dict[str, Any]:
+                    chart_url: str | None = None, report_url: str | None = None) -> dict[str, Any]:
     """The end-of-session summary the page shows: each rep, clean or with which compensation."""
     rows = {r["number"]: r for r in (details or {}).get("reps", [])}
     stretch = (details or {}).get("stretch")
@@ -159,5 +159,5 @@ def summary_message(result: AnalysisResult, details: dict[str, Any] | None,
                      for i, r in enumerate(result.reps)],
             "max_ir_deg": _num(result.max_ir_deg),
             "side": result.side,
-            "chart_url": chart_url,
+            "chart_url": chart_url, "report_url": report_url,
             "time_at_target_s": None if not stretch else stretch["time_at_target_s"]}

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tracker.dashboard.history import History
 from tracker.dashboard.messages import Command, CommandError, Trace, parse_command, state_message
 from tracker.errors import TrackerError
 from tracker.exercise_model import Exercise
@@ -72,13 +73,16 @@ class DashboardServer:
     """Async context manager: serves while the session runs; `update` is called with each new state."""
 
     def __init__(self, exercise: Exercise, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 frame_hz: float = 60.0, on_command: Callable[[Command], str | None] | None = None) -> None:
+                 frame_hz: float = 60.0, on_command: Callable[[Command], str | None] | None = None,
+                 history: History | None = None) -> None:
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(16)
         self.exercise = exercise
         self.host, self.port, self.token = host, port, token
         self.frame_interval_s = 1.0 / frame_hz
         self.on_command = on_command
+        self.history = history
+        """The stored sessions, reports and progress pages (/history, /report/ID.html, /progress.html)."""
         self.trace = Trace()
         self.commands_rejected = 0
         self._seq = 0
@@ -101,6 +105,9 @@ class DashboardServer:
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/chart/{session}.png", self._chart)
+        app.router.add_get("/history", self._history)
+        app.router.add_get("/report/{session}.html", self._report)
+        app.router.add_get("/progress.html", self._progress)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -209,6 +216,31 @@ class DashboardServer:
         if not self._authorised(request) or path is None or not path.is_file():
             raise web.HTTPNotFound()
         return web.Response(body=path.read_bytes(), content_type="image/png")
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        history = self._history_or_404(request)
+        page = await asyncio.to_thread(history.sessions_page, self.token)
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _report(self, request: web.Request) -> web.StreamResponse:
+        history = self._history_or_404(request)
+        sid = request.match_info["session"]
+        page = await asyncio.to_thread(history.report_page, int(sid)) if sid.isdigit() else None
+        if page is None:
+            raise web.HTTPNotFound(text="No such session.")
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _progress(self, request: web.Request) -> web.StreamResponse:
+        history = self._history_or_404(request)
+        page = await asyncio.to_thread(history.progress_page)
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    def _history_or_404(self, request: web.Request) -> History:
+        if not self._authorised(request):
+            raise web.HTTPForbidden(text="This dashboard needs its token: open the URL hiptrack printed.")
+        if self.history is None:
+            raise web.HTTPNotFound(text="This dashboard has no store.")
+        return self.history
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         return self._file(request.match_info["name"])

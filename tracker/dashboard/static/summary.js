@@ -2,7 +2,7 @@
 
 import { $, capitalize, fmtDeg, humanize, setText, show } from './util.js';
 
-function chartSrc(url) {
+function withToken(url) {
   const token = new URLSearchParams(location.search).get('token');
   if (!token || /[?&]token=/.test(url)) return url;
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
@@ -39,7 +39,16 @@ function buildSummary(sum, d) {
   for (const rep of reps) tbody.appendChild(summaryRow(rep, d));
   body.replaceChildren(facts, ...(reps.length ? [table] : []));
   if (sum.chart_url) {
-    body.appendChild(Object.assign(document.createElement('img'), { src: chartSrc(sum.chart_url), alt: 'Session chart' }));
+    body.appendChild(Object.assign(document.createElement('img'), { src: withToken(sum.chart_url), alt: 'Session chart' }));
+  }
+  if (sum.report_url) {
+    const links = document.createElement('p');
+    links.className = 'summary-links';
+    for (const [text, url] of [['Full report', sum.report_url], ['All sessions', '/history'],
+      ['Progress over the weeks', '/progress.html']]) {
+      links.appendChild(Object.assign(document.createElement('a'), { href: withToken(url), textContent: text, target: '_blank' }));
+    }
+    body.appendChild(links);
   }
 }
 
