@@ -15,6 +15,7 @@ from rich.table import Table
 
 from calibration.errors import CalibrationError
 from firmware_bridge.errors import BridgeError
+from firmware_bridge.metabase_csv import import_notes, parse_marker, read_metabase, recorded_at
 from firmware_bridge.recording import read_recording, write_recording
 from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
@@ -23,8 +24,9 @@ from tracker.analysis import write_angles_csv
 from tracker.errors import TrackerError
 from tracker.history_commands import add_history_commands, session_id
 from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
-from tracker.offline import analyse_recording, analyse_recording_in_detail
+from tracker.offline import analyse_recording_in_detail
 from tracker.store import SessionStore
+from tracker.tables import TABLE_FORMATS, session_tables, write_tables
 
 USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)  # every package root
 
@@ -54,6 +56,12 @@ def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
 # --- data in and out -------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     sid = session_id(args.session)
+    if args.tables:
+        with SessionStore.open(store_path_of(args)) as store:
+            tables = session_tables(store, sid, angles=not args.no_angles)
+        paths = write_tables(tables, Path(args.dir), args.tables)
+        console.print(f"Session {sid}: {len(paths)} tables written to {args.dir} ({', '.join(p.name for p in paths)})")
+        return 0
     with SessionStore.open(store_path_of(args)) as store:
         rec = store.load_recording(sid)
     write_recording(rec, Path(args.dir))
@@ -62,11 +70,28 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    rec = read_recording(Path(args.dir))
-    result, _, _ = analyse_recording(rec)  # fails before storing anything if it cannot be analysed
+    if args.metabase:
+        from tracker.exercises import get_exercise
+
+        if not (args.thigh and args.shin and args.side and args.exercise):
+            raise TrackerError("--metabase needs --thigh MAC, --shin MAC, --side and --exercise.",
+                               "The board addresses are in the MetaBase file names (…_C4A3E9E2E5F3_Gyroscope_….csv).")
+        get_exercise(args.exercise)  # an unknown exercise fails before any file is read
+        boards = {args.thigh: "thigh", args.shin: "shin", **({args.pelvis: "pelvis"} if args.pelvis else {})}
+        markers = [parse_marker(m) for m in args.marker] or None
+        rec = read_metabase([Path(p) for p in args.paths], boards, args.side, args.exercise, markers)
+        for note in import_notes(rec):
+            console.print(f"note: {note}")
+    else:
+        if len(args.paths) != 1 or args.marker:
+            raise TrackerError("a recording folder is imported on its own.",
+                               "Give one folder, or add --metabase for MetaBase CSV files.")
+        rec = read_recording(Path(args.paths[0]))
+    result, _, _, details = analyse_recording_in_detail(rec)  # fails before storing anything
     with SessionStore.open(store_path_of(args)) as store:
-        sid = store.store_recording(rec, source="import")
+        sid = store.store_recording(rec, source="import", created_at=recorded_at(rec), person=args.person)
         store.save_analysis(sid, result)
+        store.save_details(sid, details)
         store.commit()
     console.print(f"Imported as session {sid}: {len(result.reps)} reps, max IR {result.max_ir_deg:.1f} deg")
     return 0
@@ -197,13 +222,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_history_commands(sub)
 
-    exp = sub.add_parser("export", help="write a session as a recording folder")
+    exp = sub.add_parser("export", help="write a session as a recording folder (or its tables, --tables)")
     exp.add_argument("session")
     exp.add_argument("dir")
+    exp.add_argument("--tables", choices=TABLE_FORMATS, default=None,
+                     help="write the session's tables (reps, holds, compensations, sets, pain, angles...) as "
+                          "csv or parquet files into DIR instead of a recording folder")
+    exp.add_argument("--no-angles", action="store_true",
+                     help="with --tables: leave out the angles table (it is recomputed from the samples)")
     exp.set_defaults(func=cmd_export)
 
-    imp = sub.add_parser("import", help="store a recording folder as a session")
-    imp.add_argument("dir")
+    imp = sub.add_parser("import", help="store a recording folder (or a MetaBase export, --metabase) as a session")
+    imp.add_argument("paths", nargs="+", metavar="PATH",
+                     help="a recording folder; with --metabase the folder MetaBase exported, or its CSV files")
+    imp.add_argument("--metabase", action="store_true", help="PATH is MbientLab MetaBase CSV files")
+    imp.add_argument("--thigh", metavar="MAC", help="with --metabase: address of the thigh board")
+    imp.add_argument("--shin", metavar="MAC", help="with --metabase: address of the shin board")
+    imp.add_argument("--pelvis", metavar="MAC", help="with --metabase: address of the pelvis board, if any")
+    imp.add_argument("--side", choices=[s.value for s in Side], help="with --metabase: the leg that wore the sensors")
+    imp.add_argument("--exercise", help="with --metabase: catalog id of the exercise ('hiptrack exercises')")
+    imp.add_argument("--marker", action="append", default=[], metavar="LABEL=SECONDS",
+                     help="with --metabase: a phase time, s from the first sample (calibration.static, "
+                          "calibration.swing, exercise.start, exercise.end; repeatable); default: found in the data")
     imp.set_defaults(func=cmd_import)
 
     sc = sub.add_parser("scan", help="list supported sensors nearby")
