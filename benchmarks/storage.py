@@ -36,7 +36,7 @@ def batches(sensors: int, rate_hz: float, minutes: float, seed: int = 0) -> list
         batch = []
         for seg in segments:
             for i in range(start, min(start + per_batch, n)):
-                acc = (rng.normal(0, 0.3, 3) + (0, 0, 9.81)).tolist()
+                acc = (rng.normal(0, 0.3, 3) + np.array([0.0, 0.0, 9.81])).tolist()
                 gyr = rng.normal(0, 0.5, 3).tolist()
                 mag = rng.normal(20, 5, 3).tolist()
                 batch.append(ImuSample(i / rate_hz, seg, tuple(acc), tuple(gyr), tuple(mag)))  # type: ignore[arg-type]

@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--angles", help="also write the angle time series as CSV")
     ana.add_argument("--details", help="also write sets, tempo, partial reps, stretch and test results as JSON")
     ana.set_defaults(func=cmd_analyze)
+    for command in sub.choices.values():  # --store and --person also after the command's name
+        command.add_argument("--store", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--person", default=argparse.SUPPRESS, help="whose sessions (as before the command)")
     return parser
 
 
