@@ -15,7 +15,7 @@ from rich.table import Table
 
 from calibration.errors import CalibrationError
 from firmware_bridge.errors import BridgeError
-from firmware_bridge.metabase_csv import import_notes, parse_marker, read_metabase, recorded_at
+from firmware_bridge.metabase import import_notes, parse_marker, read_metabase, recorded_at
 from firmware_bridge.recording import read_recording, write_recording
 from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
