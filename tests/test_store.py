@@ -452,3 +452,34 @@ def test_pain_after_each_set_and_details_kept(db: Path) -> None:
     with SessionStore.open(db) as store:
         assert store.load_pain(sid) == {1: 3, 2: 4}
         assert store.load_details(sid) == {"sets": [{"number": 1, "reps": 8}]}
+
+
+def test_a_recording_session_is_interrupted_once_its_writer_is_gone(db: Path) -> None:
+    import subprocess
+    import sys
+    from datetime import timedelta as td
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(gone.stdout)
+    now = datetime.now(UTC)
+    with SessionStore.open(db) as store:
+        ids = [store.create_session("seated-ir", Side.LEFT, "live", 100.0, {}) for _ in range(5)]
+        cases = {  # (pid, host, last write): interrupted?
+            ids[0]: (None, None, now, True),                        # before schema 4 / unknown writer
+            ids[1]: (dead_pid, None, now, True),                    # this machine, process gone
+            ids[2]: ("self", None, now - td(minutes=30), False),    # alive, sensors silent for a while
+            ids[3]: (12345, "another-host", now - td(minutes=5), True),   # another machine, silent
+            ids[4]: (12345, "another-host", now - td(seconds=5), False),  # another machine, writing
+        }
+        import os
+        import socket
+
+        for sid, (pid, host, beat, _) in cases.items():
+            store._conn.execute("UPDATE sessions SET writer_pid = ?, writer_host = ?, heartbeat_at = ? WHERE id = ?",
+                                (os.getpid() if pid == "self" else pid, host or socket.gethostname(),
+                                 beat.isoformat(), sid))
+        store.commit()
+        got = {s.id: (s.needs_recovery, s.status) for s in store.list_sessions()}
+    for sid, (_, _, _, interrupted) in cases.items():
+        assert got[sid] == ((True, "interrupted") if interrupted else (False, "recording")), sid

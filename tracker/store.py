@@ -95,8 +95,10 @@ BYTES_PER_SAMPLE = 135
 """What one sample of one sensor takes in the file, row and index (measured by benchmarks/storage.py)."""
 
 STALE_AFTER_S = 120.0
-"""A session whose process is alive but has not written samples for this long is taken as interrupted
-(the process id may have been reused after a crash), s."""
+"""A session recorded from another machine that has not written samples for this long is taken as
+interrupted, s."""
+PID_REUSE_AFTER_S = 6 * 3600.0
+"""A session on this machine silent for this long is interrupted even if a process has its id, s."""
 
 
 def _now() -> datetime:
@@ -621,16 +623,21 @@ def _info(row: tuple[Any, ...]) -> SessionInfo:
 
 
 def _writer_alive(pid: int | None, host: str | None, heartbeat: datetime | None) -> bool:
-    """Whether the process recording a session still runs (on another machine sharing the file: whether it
-    wrote recently)."""
-    if heartbeat is not None and (_now() - heartbeat).total_seconds() > STALE_AFTER_S:
+    """Whether the process recording a session still runs. On this machine: its process exists (a
+    session may go minutes without samples while a sensor reconnects), unless it has not written for
+    hours (the id was reused after a crash). From another machine sharing the file: it wrote recently."""
+    silent_s = math.inf if heartbeat is None else (_now() - heartbeat).total_seconds()
+    if pid is None:
         return False
-    if pid is None or host != socket.gethostname():
-        return pid is not None  # another machine's writer that wrote recently
+    if host != socket.gethostname():
+        return silent_s <= STALE_AFTER_S
+    if silent_s > PID_REUSE_AFTER_S:
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, another user's
         return True
+    return True
     return True
