@@ -133,3 +133,22 @@ def test_the_terminal_view_shows_each_sensor_the_start_prompt_and_the_best() -> 
     text = out.getvalue()
     assert "Left leg: sit. Then press Enter here (or Start on the page)." in text
     assert "(best 31.5°)" in text and "left leg (1 of 2)" in text
+
+
+def test_a_persons_prescription_is_kept_and_used(tmp_path: Path, capsys: object) -> None:
+    from tracker.cli import main as hiptrack
+    from tracker.live_commands import person_prescription
+
+    store = tmp_path / "p.sqlite3"
+    assert hiptrack(["--store", str(store), "people", "ana", "--sides", "left", "--exercise", "seated-ir",
+                     "--sets", "2", "--reps", "5", "--hold", "4"]) == 0
+    assert hiptrack(["--store", str(store), "people", "ana", "--exercise", "seated-ir", "--reps", "0"]) == 1
+    assert hiptrack(["--store", str(store), "people", "ana", "--exercise", "no-such-exercise", "--reps", "3"]) == 1
+    with SessionStore.open(store) as s:
+        ana = s.get_person("ana")
+    assert ana.profile == {"sides": "left"}
+    assert ana.prescriptions == {"seated-ir": {"sets": 2, "reps": 5, "hold_s": [4.0, 4.0]}}
+    p = person_prescription(get_exercise("seated-ir"), store, "ana").prescription
+    assert (p.sets, p.reps, p.hold_s) == (2, 5, (4.0, 4.0))
+    assert person_prescription(get_exercise("seated-ir"), store, "ben").prescription == \
+        get_exercise("seated-ir").prescription
