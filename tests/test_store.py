@@ -483,3 +483,15 @@ def test_a_recording_session_is_interrupted_once_its_writer_is_gone(db: Path) ->
         got = {s.id: (s.needs_recovery, s.status) for s in store.list_sessions()}
     for sid, (_, _, _, interrupted) in cases.items():
         assert got[sid] == ((True, "interrupted") if interrupted else (False, "recording")), sid
+
+
+def test_a_store_opens_for_reading_while_a_session_holds_its_write_lock(db: Path) -> None:
+    with SessionStore.open(db) as writer:
+        sid = writer.create_session("seated-ir", Side.LEFT, "live", 100.0, {})
+        writer.add_samples(sid, [ImuSample(0.0, Segment.THIGH, (0.0, 0.0, 9.8), (0.0, 0.0, 0.0))])
+        # the live session's transaction is open (it commits once a second); a report opens the store now
+        started = datetime.now(UTC)
+        with SessionStore.open(db) as reader:
+            assert [s.id for s in reader.list_sessions()] == [sid]
+        assert (datetime.now(UTC) - started).total_seconds() < 0.5  # no wait for the writer's lock
+        writer.commit()
