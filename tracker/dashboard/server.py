@@ -219,20 +219,27 @@ class DashboardServer:
 
     async def _history(self, request: web.Request) -> web.StreamResponse:
         history = self._history_or_404(request)
-        page = await asyncio.to_thread(history.sessions_page, self.token)
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return await self._page(history.sessions_page, self.token)
 
     async def _report(self, request: web.Request) -> web.StreamResponse:
         history = self._history_or_404(request)
         sid = request.match_info["session"]
-        page = await asyncio.to_thread(history.report_page, int(sid)) if sid.isdigit() else None
-        if page is None:
+        if not sid.isdigit():
             raise web.HTTPNotFound(text="No such session.")
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return await self._page(history.report_page, int(sid))
 
     async def _progress(self, request: web.Request) -> web.StreamResponse:
-        history = self._history_or_404(request)
-        page = await asyncio.to_thread(history.progress_page)
+        return await self._page(self._history_or_404(request).progress_page)
+
+    @staticmethod
+    async def _page(build: Callable[..., str | None], *args: Any) -> web.StreamResponse:
+        """A page built from the store, off the event loop; the store's trouble said in words."""
+        try:
+            page = await asyncio.to_thread(build, *args)
+        except TrackerError as e:
+            raise web.HTTPServiceUnavailable(text=f"{e}") from e
+        if page is None:
+            raise web.HTTPNotFound(text="No such session.")
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     def _history_or_404(self, request: web.Request) -> History:
