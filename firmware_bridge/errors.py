@@ -83,3 +83,23 @@ class SensorStartError(SensorFatalError):
 
     def __init__(self, message: str, advice: str = "", *, sensor: str = "") -> None:
         super().__init__(message, advice, sensor=sensor, reason="start_refused")
+
+
+class MqttError(BridgeError):
+    """Root of the MQTT bridge's and clients' errors (docs/mqtt.md)."""
+
+
+class MqttConfigError(MqttError):
+    """An MQTT URL, option or file is wrong (bad URL, a password in the URL, a missing certificate, a bad id)."""
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(message, advice or "See docs/mqtt.md, 'Connecting', for the URL and the options.")
+
+
+class MqttConnectionError(MqttError):
+    """The broker could not be reached, or it refused the connection (wrong password, not authorised, TLS)."""
+
+    def __init__(self, message: str, advice: str = "", *, retryable: bool = True) -> None:
+        super().__init__(message, advice)
+        self.retryable = retryable
+        """False when retrying cannot help (credentials refused, certificate rejected)."""

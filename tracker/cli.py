@@ -21,6 +21,7 @@ from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import write_angles_csv
+from tracker.bridge_command import add_bridge_arguments, cmd_bridge
 from tracker.errors import TrackerError
 from tracker.history_commands import add_history_commands, session_id
 from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
@@ -221,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
 
     add_history_commands(sub)
+
+    bridge = sub.add_parser("bridge", help="publish the sensors (or a simulated person) to an MQTT broker")
+    add_bridge_arguments(bridge)
+    bridge.set_defaults(func=cmd_bridge)
 
     exp = sub.add_parser("export", help="write a session as a recording folder (or its tables, --tables)")
     exp.add_argument("session")
