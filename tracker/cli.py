@@ -21,7 +21,7 @@ from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import write_angles_csv
-from tracker.bridge_command import add_bridge_arguments, cmd_bridge
+from tracker.bridge_command import add_bridge_arguments, add_mqtt_options, cmd_bridge
 from tracker.errors import TrackerError
 from tracker.history_commands import add_history_commands, session_id
 from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
@@ -283,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard_options(run)
     run.add_argument("--seconds", type=float, default=None, help="cap the set's length, s")
     run.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
+    run.add_argument("--source", metavar="URL",
+                     help="the sensors of a bridge, through an MQTT broker: mqtt[s]://HOST[:PORT] (with --bridge and "
+                          "--side; see docs/mqtt.md)")
+    run.add_argument("--bridge", metavar="ID", help="with --source: the bridge's id (its --mqtt-id)")
+    add_mqtt_options(run, url=True)
     run.set_defaults(func=cmd_run)
 
     ana = sub.add_parser("analyze", help="analyse a recording folder offline")

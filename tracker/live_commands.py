@@ -294,17 +294,41 @@ def print_summary(console: Console, sid: int, result: AnalysisResult, truth: Seq
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if args.source is not None:
+        return _run_from_broker(args, console)
+    if args.bridge is not None:
+        raise TrackerError("--bridge goes with --source.", "Add --source mqtt://HOST (the broker the bridge uses).")
     from tracker.live_run import make_link
 
     asyncio.run(run_guided(args, console, make_link))
     return 0
 
 
+def _run_from_broker(args: argparse.Namespace, console: Console) -> int:
+    """`run --source mqtt://... --bridge ID --side S`: the bridge's sensors, through the broker."""
+    from firmware_bridge.mqtt.link import bridge_streams, mqtt_assignments, mqtt_link_factory
+    from tracker.bridge_command import settings_from_args
+
+    if not args.bridge or not args.side or args.both_sides:
+        raise TrackerError("--source needs --bridge ID and --side left|right (a bridge streams one leg).",
+                           "e.g. hiptrack run --source mqtt://pi.local --bridge ht-7f3a9c --side left")
+    settings = settings_from_args(args, url=args.source)
+    assert settings is not None
+    segments = [Segment.THIGH, Segment.SHIN]
+    if Segment.PELVIS in asyncio.run(bridge_streams(settings, args.bridge))[0]:
+        segments.append(Segment.PELVIS)
+    asyncio.run(run_guided(args, console, mqtt_link_factory(settings, args.bridge),
+                           assignments=mqtt_assignments(args.bridge, Side(args.side), segments)))
+    return 0
+
+
 async def run_guided(args: argparse.Namespace, console: Console, link_for: Callable[[SensorAssignment], SensorLink],
-                     lines: TerminalLines | None = None, plan: GuidePlan | None = None) -> list[int]:
+                     lines: TerminalLines | None = None, plan: GuidePlan | None = None,
+                     assignments: Sequence[SensorAssignment] | None = None) -> list[int]:
     """`hiptrack run`: each leg in turn, guided from the page or the terminal; returns the session ids.
     `link_for` makes the driver of an assigned sensor (tests pass one on emulated peripherals); `plan`
-    replaces the guide's timing worked out from the prescription and the options."""
+    replaces the guide's timing worked out from the prescription and the options; `assignments` replace the
+    sensors assigned beside the store (a bridge's streams)."""
     from tracker.live_run import pick_sensors, run_session_with_sensors
     from tracker.sensor_config import config_path, load_assignments
 
@@ -314,7 +338,8 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
     sets, reps = args.sets or p.sets, args.reps or p.reps
     ready_store(store_path, console, minutes=(2 if args.both_sides else 1) * (
         1 + sets * (max(reps * 20.0, p.hold_s[1]) + p.rest_s) / 60))
-    assignments = load_assignments(config_path(store_path))
+    if assignments is None:
+        assignments = load_assignments(config_path(store_path))
     first = Side(args.side) if args.side else None
     legs = [pick_sensors(assignments, first)]
     if args.both_sides and p.both_sides:

@@ -50,6 +50,8 @@ def sensors_line(state: LiveState) -> str:
         part = f"{link.segment.value} " + (f"{st.rate_hz:.0f} Hz" if st.connected else "reconnecting")
         if st.samples_lost:
             part += f", lost {st.samples_lost}"
+        if st.packets_corrupt:
+            part += f", {st.packets_corrupt} bad packets"
         if st.battery_percent is not None:
             part += f", battery {st.battery_percent} %"
         parts.append(part)

@@ -32,7 +32,8 @@ KIND_WORDS: dict[str, str] = {
 }
 """A compensation kind in plain words."""
 
-GAP_REASON_WORDS: dict[str, str] = {"packet_loss": "lost packets", "disconnect": "sensor disconnected"}
+GAP_REASON_WORDS: dict[str, str] = {"packet_loss": "lost packets", "disconnect": "sensor disconnected",
+                                    "broker": "lost between the bridge and this computer"}
 
 UNIT_WORDS: dict[ExerciseKind, tuple[str, str]] = {
     ExerciseKind.REPS: ("rep", "reps"),

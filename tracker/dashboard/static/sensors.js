@@ -51,7 +51,9 @@ export function createSensors() {
     setText(row.loss, `lost ${lost} · ${fmtPercent(pct)}`);
     setText(row.battery, `battery ${battery == null ? '—' : `${battery} %`}`);
     const reconnects = link.reconnects || 0;
-    setText(row.reconnects, reconnects ? `${reconnects} reconnect${reconnects === 1 ? '' : 's'}` : '');
+    const bad = link.bad_packets || 0;
+    setText(row.reconnects, [reconnects ? `${reconnects} reconnect${reconnects === 1 ? '' : 's'}` : '',
+      bad ? `${bad} bad packet${bad === 1 ? '' : 's'}` : ''].filter(Boolean).join(' · '));
     const title = [link.model, segment].filter(Boolean).join(' on the ');
     if (row.tr.title !== title) row.tr.title = title;
     row.tr.classList.toggle('down', !link.connected);
