@@ -25,6 +25,7 @@ from tracker.bridge_command import add_bridge_arguments, add_mqtt_options, cmd_b
 from tracker.errors import TrackerError
 from tracker.history_commands import add_history_commands, session_id
 from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
+from tracker.monitor.command import add_monitor_arguments, cmd_monitor
 from tracker.offline import analyse_recording_in_detail
 from tracker.store import SessionStore
 from tracker.tables import TABLE_FORMATS, session_tables, write_tables
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--pelvis", action="store_true", help="simulate a sacrum sensor too")
     demo.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
     dashboard_options(demo)
+    add_mqtt_options(demo)
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
@@ -289,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bridge", metavar="ID", help="with --source: the bridge's id (its --mqtt-id)")
     add_mqtt_options(run, url=True)
     run.set_defaults(func=cmd_run)
+
+    monitor = sub.add_parser("monitor", help="every active person on an MQTT broker on one page")
+    add_monitor_arguments(monitor)
+    monitor.set_defaults(func=cmd_monitor)
 
     ana = sub.add_parser("analyze", help="analyse a recording folder offline")
     ana.add_argument("dir")

@@ -32,6 +32,7 @@ from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.exercises import get_exercise
 from tracker.guide import GuidePlan
 from tracker.live_view import TerminalView
+from tracker.mqtt_publish import LiveStatePublisher, live_state_publisher
 from tracker.offline import session_report
 from tracker.paths import default_store_path, reports_dir
 from tracker.pipeline import SessionPipeline
@@ -162,8 +163,11 @@ async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, 
             store.commit()
         return None
 
+    reps_per_set = exercise.prescription.reps if args.reps is None else args.reps
     with SessionStore.open(store_path) as store:
-        async with _dashboard(args, console, exercise, on_command, args.person or DEMO_PERSON) as dash:
+        async with _dashboard(args, console, exercise, on_command, args.person or DEMO_PERSON) as dash, \
+                live_state_publisher(args, console, exercise, sides[0].value, sets=args.sets,
+                                     reps_per_set=reps_per_set) as pub:
             for n, side in enumerate(sides):
                 if stop.is_set():
                     break
@@ -180,6 +184,8 @@ async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, 
                 best = personal_best_deg(store, exercise, side, person=store.get_session(sid).person, source="demo",
                                          before_session=sid)
                 dash.new_leg(best)
+                if pub is not None:
+                    pub.new_leg(side.value, best)
                 state = LiveState(exercise.name, side.value, exercise.prescription.reps if args.reps is None
                                   else args.reps, exercise.prescription.hold_s, sets_total=args.sets,
                                   leg=(n + 1, len(sides)),
@@ -196,24 +202,30 @@ async def _demo(args: argparse.Namespace, console: Console, exercise: Exercise, 
                 pipe = SessionPipeline(exercise, side, rec.sample_rate_hz)
                 with TerminalView(console, exercise, best_deg=best) as view:
                     result = await run_live_session(until_stopped(), pipe, store, sid, state,
-                                                    _feed_both(view.on_change, dash))
-                _end_leg(console, store, sid, exercise, result, state, dash, store_path, sim.truth_reps)
+                                                    _feed_both(view.on_change, dash, pub))
+                _end_leg(console, store, sid, exercise, result, state, dash, store_path, sim.truth_reps, pub)
 
 
-def _feed_both(on_view: OnChange, dash: DashboardServer) -> OnChange:
+def _feed_both(on_view: OnChange, dash: DashboardServer, pub: LiveStatePublisher | None = None) -> OnChange:
     def on_change(state: LiveState, news: list[str]) -> None:
         on_view(state, news)
         dash.update(state, news)
+        if pub is not None:
+            pub.update(state, news)
     return on_change
 
 
 def _end_leg(console: Console, store: SessionStore, sid: int, exercise: Exercise, result: AnalysisResult,
-             state: LiveState, dash: DashboardServer, store_path: Path, truth: Sequence[object]) -> None:
+             state: LiveState, dash: DashboardServer, store_path: Path, truth: Sequence[object],
+             pub: LiveStatePublisher | None = None) -> None:
     """After a leg's session: its chart, its summary on the page and in the terminal."""
     chart = session_report(store, sid, chart_path(store_path, sid))
     details = store.load_details(sid)
-    dash.update(state, summary=summary_message(result, details, chart_url=dash.add_chart(sid, chart),
-                                               report_url=f"/report/{sid}.html" if dash.history else None))
+    summary = summary_message(result, details, chart_url=dash.add_chart(sid, chart),
+                              report_url=f"/report/{sid}.html" if dash.history else None)
+    dash.update(state, summary=summary)
+    if pub is not None:
+        pub.update(state, summary=summary)
     print_summary(console, sid, result, truth, details)
     if exercise.kind is ExerciseKind.ROM_TEST:
         for line in rom_comparison(store, sid, exercise):
@@ -352,13 +364,16 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
     page = PageControl()
     sids: list[int] = []
     with SessionStore.open(store_path) as store:
-        async with _dashboard(args, console, exercise, page.on_command, args.person or DEFAULT_PERSON) as dash:
+        async with _dashboard(args, console, exercise, page.on_command, args.person or DEFAULT_PERSON) as dash, \
+                live_state_publisher(args, console, exercise, legs[0][0].value, sets=sets, reps_per_set=reps) as pub:
             for n, (side, chosen) in enumerate(legs):
                 if page.stop.is_set():
                     break
                 page.new_leg()
                 best = personal_best_deg(store, exercise, side, person=args.person or DEFAULT_PERSON, source="live")
                 dash.new_leg(best)
+                if pub is not None:
+                    pub.new_leg(side.value, best)
                 links = [link_for(a) for a in chosen]
                 info = {a.segment.value: {"family": a.family, "model": a.family, "address": a.address, "name": a.name}
                         for a in chosen}
@@ -370,7 +385,7 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
                     return await ask_pain_in_terminal(console, lines, set_no)
 
                 with TerminalView(console, exercise, best_deg=best) as view:
-                    feed = _feed_both(view.on_change, dash)
+                    feed = _feed_both(view.on_change, dash, pub)
 
                     def on_change(state: LiveState, news: list[str], feed: OnChange = feed) -> None:
                         page.state = state
@@ -389,7 +404,7 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
                 store.commit()
                 sids.append(sid)
                 assert page.state is not None
-                _end_leg(console, store, sid, exercise, result, page.state, dash, store_path, [])
+                _end_leg(console, store, sid, exercise, result, page.state, dash, store_path, [], pub)
     return sids
 
 
