@@ -1,8 +1,9 @@
 """`hiptrack monitor` in headless Chromium: two simulated sessions publish their live state to one
 mosquitto (tests/mosquitto.py); the monitor page lists both with their angles and rep counts updating
 and the injected compensation's alert; the drill-down is the person's own dashboard page, with the dial,
-the reps and, at the end, the summary. No page ever shows anything of the person but the pseudonymous
-id. Screenshots go to $HIPTRACK_ARTIFACTS (or the test's tmp folder), as tests/test_dashboard_browser.py.
+the reps and, at the end, the summary, but no Stop, Pause or pain question (it only watches). No page
+ever shows anything of the person but the pseudonymous id. Screenshots go to $HIPTRACK_ARTIFACTS (or
+the test's tmp folder), as tests/test_dashboard_browser.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from firmware_bridge.replay import replay
 from firmware_bridge.simulator import simulate_session
 from firmware_bridge.simulator.exercises import Compensation, CompensationKind
 from imu_core.frames import Side
+from tracker.dashboard.feed import LiveFeed
 from tracker.dashboard.messages import summary_message
+from tracker.dashboard.server import DashboardServer
 from tracker.exercises import get_exercise
 from tracker.monitor.server import MonitorServer
 from tracker.mqtt_publish import LiveStatePublisher
@@ -115,6 +118,7 @@ def test_monitor_lists_two_people_and_drills_down(tmp_path: Path) -> None:
                 await page.wait_for_function("() => /[1-9] clean/.test(document.querySelector('#reps').textContent)",
                                              timeout=60_000)
                 seen["drill_reps"] = await text("#reps")
+                seen["drill_controls"] = [await page.is_visible(c) for c in ("#stop", "#pause", "#pain")]
                 seen["drill_title"] = await text("header")
                 reps = list(await sessions)
                 await page.wait_for_selector("#summary:not([hidden])", timeout=20_000)
@@ -148,6 +152,7 @@ def test_monitor_lists_two_people_and_drills_down(tmp_path: Path) -> None:
     assert seen["drill_url"].endswith(f"/?s={IDS[0]}")
     assert "°" in seen["rotating"]
     assert "clean" in seen["drill_reps"] and "Seated" in seen["drill_title"]
+    assert seen["drill_controls"] == [False, False, False]  # watch-only: no Stop, Pause or pain question
     assert seen["drill_summary"].count("clean") >= 3  # 4 reps, one with the knee drifting
     assert "3 clean" in seen["final_cards"][0] and "1 with comp." in seen["final_cards"][0], seen["final_cards"]
     assert "4 clean" in seen["final_cards"][1] and "0 with comp." in seen["final_cards"][1], seen["final_cards"]
@@ -225,7 +230,41 @@ def test_monitor_needs_its_token_only_watches_and_ignores_bad_messages() -> None
     assert seen["page"] == 200 and seen["static"] == 200
     drill = seen["drill"]
     assert drill["type"] == "state" and drill["angle_deg"] == 21.0 and drill["trace"]["deg"] == [21.0]
-    assert drill["can_pause"] is False and drill["awaiting_pain"] is False
+    assert drill["watch_only"] is True
     assert seen["reply"]["type"] == "error" and "only watches" in seen["reply"]["message"]
     after = seen["after_will"][0]
     assert after["status"] == "offline" and after["exercise"]["id"] == "seated-ir"
+
+
+def test_a_watch_only_page_shows_the_start_prompt_but_no_controls(tmp_path: Path) -> None:
+    """A snapshot marked watch_only (as the monitor's drill-down is): the person waiting for Start is
+    shown, but without the Start button, Pause or Stop, and Enter on the page sends nothing."""
+    chromium = browser_or_skip()
+    from playwright.async_api import async_playwright
+
+    exercise = get_exercise("seated-ir")
+    feed = LiveFeed(exercise)
+    state = LiveState(exercise.name, "left", 8, exercise.prescription.hold_s)
+    state.awaiting_start = "Sensors on this leg, then get into position."
+    state.can_pause = True
+    feed.update(state)
+    assert feed.snapshot is not None
+    commands: list[str] = []
+
+    async def main() -> dict[str, Any]:
+        async with DashboardServer(None, on_command=lambda c: commands.append(c.command) or None) as page_server, \
+                async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
+            page = await browser.new_page()
+            await page.goto(page_server.url)
+            page_server.publish({**feed.snapshot, "watch_only": True})
+            await page.wait_for_selector("#start:not([hidden])")
+            seen = {c: await page.is_visible(c) for c in ("#start-prompt", "#start-button", "#pause", "#stop")}
+            await page.keyboard.press("Enter")
+            await asyncio.sleep(0.3)
+            await browser.close()
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen == {"#start-prompt": True, "#start-button": False, "#pause": False, "#stop": False}
+    assert commands == []

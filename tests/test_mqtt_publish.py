@@ -31,8 +31,8 @@ from firmware_bridge.replay import replay
 from firmware_bridge.simulator import simulate_session
 from firmware_bridge.simulator.exercises import Compensation, CompensationKind
 from imu_core.frames import Side
+from tracker.dashboard.feed import LiveFeed
 from tracker.dashboard.messages import summary_message
-from tracker.dashboard.server import DashboardServer
 from tracker.exercises import get_exercise
 from tracker.mqtt_publish import LiveStatePublisher
 from tracker.pipeline import SessionPipeline
@@ -100,11 +100,11 @@ def test_a_live_session_publishes_info_state_events_and_summary(tmp_path: Path) 
             sid = store.create_session(exercise.id, sim.side, "demo", 100.0, sim.recording.sensors_info)
             pipe = SessionPipeline(exercise, sim.side, 100.0)
             state = LiveState(exercise.name, sim.side.value, 3, exercise.prescription.hold_s)
-            dash = DashboardServer(exercise)  # the person's page, not served: what it derives is the reference
+            feed = LiveFeed(exercise)  # what feeds the person's page: what it derives is the reference
             async with LiveStatePublisher(settings, PID, exercise, sim.side.value, sets=1, reps_per_set=3) as pub:
 
                 def on_change(st: LiveState, news: list[str]) -> None:
-                    dash.update(st, news)
+                    dashboard_events.extend(feed.update(st, news))
                     pub.update(st, news)
 
                 t0 = time.monotonic()
@@ -113,9 +113,8 @@ def test_a_live_session_publishes_info_state_events_and_summary(tmp_path: Path) 
                 took = time.monotonic() - t0
                 summary = summary_message(result, pipe.engine.details(), chart_url="/chart/1.png",
                                           report_url="/report/1.html")
-                dash.update(state, summary=summary)
+                dashboard_events.extend(feed.update(state, summary=summary))
                 pub.update(state, summary=summary)
-            dashboard_events.extend(dash._events)
             await asyncio.sleep(0.5)
             listener.cancel()
             late = await retained(broker, PID)

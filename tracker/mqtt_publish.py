@@ -12,9 +12,9 @@ exponential backoff, 0.5 s up to 30 s); a broker that refuses the login is not r
 `events_dropped` and logged: as with the bridge's buffer, the newest matter most to whoever watches
 live, and the store keeps the full record.
 
-What is published is the dashboard's own snapshot (tracker/dashboard/messages.py `state_message`, built
-by the same code that feeds the person's page, so the events and the per-set rep counts are derived
-exactly as the page shows them), without `trace` and `events`, and without the URLs of the local
+What is published is the dashboard's own snapshot, from a `LiveFeed` of its own (tracker/dashboard/feed.py,
+the code that feeds the person's page, so the events and the per-set rep counts are derived exactly as
+the page shows them), without `trace` and `events`, and without the URLs of the local
 chart and report (they mean nothing off this machine). Topic names carry only the pseudonymous id.
 """
 
@@ -39,7 +39,7 @@ from firmware_bridge.errors import MqttConnectionError
 from firmware_bridge.mqtt import topics
 from firmware_bridge.mqtt.bridge import broker_lost, close_client, connect_with_retry
 from firmware_bridge.mqtt.settings import MqttSettings
-from tracker.dashboard.server import DashboardServer
+from tracker.dashboard.feed import LiveFeed
 from tracker.exercise_model import Exercise
 from tracker.session import LiveState
 
@@ -52,19 +52,6 @@ KEEPALIVE_S = 15
 PUBLISH_TIMEOUT_S = 10.0
 LOCAL_URLS = ("chart_url", "report_url")
 """Summary fields that point into this machine's dashboard; published as null."""
-
-
-class _Feed(DashboardServer):
-    """The person's dashboard without its web server: the same derived events and snapshots.
-
-    (Uses the dashboard's snapshot and event list directly; see the note in the report about moving the
-    derivation into a shared `tracker/dashboard/feed.py`.)"""
-
-    def snapshot(self) -> dict[str, Any] | None:
-        return self._snapshot
-
-    def events_from(self, n: int) -> list[dict[str, str]]:
-        return self._events[n:]
 
 
 def public_summary(summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -116,9 +103,8 @@ class LiveStatePublisher:
         self.topic_state = topics.session_state(prefix, session_pid)
         self.topic_event = topics.session_event(prefix, session_pid)
         self.topic_summary = topics.session_summary(prefix, session_pid)
-        self._feed = _Feed(exercise)
+        self._feed = LiveFeed(exercise)
         self._feed.best_deg = best_deg
-        self._events_taken = 0
         self._events: deque[dict[str, Any]] = deque()
         self._state_dirty = False
         self._summary: dict[str, Any] | None = None
@@ -180,10 +166,8 @@ class LiveStatePublisher:
     def update(self, state: LiveState, news: list[str] | None = None, *,
                summary: dict[str, Any] | None = None) -> None:
         """Take the newest live state (the same call as the dashboard's `update`)."""
-        self._feed.update(state, news, summary=summary)
+        new = self._feed.update(state, news, summary=summary)
         self._last_t = state.t
-        new = self._feed.events_from(self._events_taken)
-        self._events_taken += len(new)
         for event in new:
             if len(self._events) >= self.max_events:
                 self._events.popleft()
@@ -263,7 +247,7 @@ class LiveStatePublisher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)  # an event may come first
                     continue
-                snapshot, snapshot_t = self._feed.snapshot(), self._last_t
+                snapshot, snapshot_t = self._feed.snapshot, self._last_t
                 self._state_dirty = False
                 if snapshot is not None:
                     self.states_published += 1

@@ -6,6 +6,9 @@ newest snapshot as soon as it changes, at most `frame_hz` times a second: frames
 queued, so a slow page never falls behind the stream, and the session never waits for a page. Events
 (a rep counted, a hold complete, ...) are kept in order and each page gets every one it has not seen.
 Closing a page changes nothing for the session; a bad message gets an error reply and is ignored.
+
+The snapshots and events come from the session's states through a `LiveFeed` (tracker/dashboard/feed.py),
+or, for a server with no exercise of its own (`hiptrack monitor`), from whoever calls `publish`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 import ipaddress
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,13 +27,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tracker.dashboard.feed import LiveFeed
 from tracker.dashboard.history import History
-from tracker.dashboard.messages import Command, CommandError, Trace, parse_command, state_message
+from tracker.dashboard.messages import Command, CommandError, parse_command
 from tracker.errors import TrackerError
 from tracker.exercise_model import Exercise
 from tracker.session import LiveState
 
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+PACKAGE = "tracker.dashboard"
+"""The package whose static/ folder holds the dashboard's page."""
 
 
 class DashboardError(TrackerError):
@@ -55,59 +61,45 @@ class _Client:
     """Set when there is a newer snapshot than the one sent."""
 
 
-@dataclass
-class _Derived:
-    """What the dashboard works out from successive states: events to play."""
-
-    reps: int = 0
-    alerts: set[str] = field(default_factory=set)
-    phase: str = ""
-    hold_done_for: int = 0
-    calibrated: bool = False
-    set_no: int = 0
-    set_start: tuple[int, int] = (0, 0)
-    """(reps, clean reps) counted before the current set began."""
-
-
 class DashboardServer:
-    """Async context manager: serves while the session runs; `update` is called with each new state."""
+    """Async context manager: serves while the session runs; `update` is called with each new state.
 
-    def __init__(self, exercise: Exercise, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 frame_hz: float = 60.0, on_command: Callable[[Command], str | None] | None = None,
-                 history: History | None = None) -> None:
+    With an `exercise` the server derives its snapshots itself (`update`, through its `feed`); without
+    one it has no session of its own and shows what it is given (`publish`), as `hiptrack monitor` does."""
+
+    def __init__(self, exercise: Exercise | None, *, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = None, frame_hz: float = 60.0,
+                 on_command: Callable[[Command], str | None] | None = None, history: History | None = None) -> None:
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(16)
         self.exercise = exercise
+        self.feed = LiveFeed(exercise) if exercise is not None else None
+        """What turns the session's states into snapshots and events (None without an exercise)."""
         self.host, self.port, self.token = host, port, token
         self.frame_interval_s = 1.0 / frame_hz
         self.on_command = on_command
         self.history = history
         """The stored sessions, reports and progress pages (/history, /report/ID.html, /progress.html)."""
-        self.trace = Trace()
         self.commands_rejected = 0
         self._seq = 0
         self._snapshot: dict[str, Any] | None = None
         self._events: list[dict[str, str]] = []
-        self._derived = _Derived()
-        self._summary: dict[str, Any] | None = None
-        self._summary_ends_with_leg = False
         self._clients: set[_Client] = set()
         self._runner: web.AppRunner | None = None
         self._charts: dict[int, Path] = {}
         """Each finished session's chart, served at /chart/ID.png."""
-        self.best_deg: float | None = None
-        """The person's best earlier peak in this exercise on this leg, drawn on the dial."""
 
     # --- lifecycle --------------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        """What is served. A server built on this one (the monitor) gives its own list, using the
+        handlers here (`index`, `static`, `websocket`) where it serves what the dashboard serves."""
+        return [web.get("/", self.index), web.get("/static/{name}", self.static), web.get("/ws", self.websocket),
+                web.get("/chart/{session}.png", self._chart), web.get("/history", self._history),
+                web.get("/report/{session}.html", self._report), web.get("/progress.html", self._progress)]
+
     async def __aenter__(self) -> DashboardServer:
         app = web.Application()
-        app.router.add_get("/", self._index)
-        app.router.add_get("/static/{name}", self._static)
-        app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/chart/{session}.png", self._chart)
-        app.router.add_get("/history", self._history)
-        app.router.add_get("/report/{session}.html", self._report)
-        app.router.add_get("/progress.html", self._progress)
+        app.add_routes(self.routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -124,11 +116,17 @@ class DashboardServer:
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
                         tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pages open on this server and stop serving (also for a server whose `websocket` is
+        served on another's route, which was never entered itself)."""
         for client in list(self._clients):
             with contextlib.suppress(Exception):
                 await client.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
 
     @property
     def url(self) -> str:
@@ -137,7 +135,7 @@ class DashboardServer:
 
     @property
     def snapshots(self) -> int:
-        """Snapshots made so far (each page gets the newest of them at its own pace)."""
+        """Snapshots sent out so far (each page gets the newest of them at its own pace)."""
         return self._seq
 
     @property
@@ -145,13 +143,19 @@ class DashboardServer:
         return len(self._clients)
 
     # --- the session's side ---------------------------------------------------------------
+    @property
+    def best_deg(self) -> float | None:
+        """The person's best earlier peak in this exercise on this leg, drawn on the dial."""
+        return self.feed.best_deg if self.feed is not None else None
+
+    @best_deg.setter
+    def best_deg(self, value: float | None) -> None:
+        self._own_feed().best_deg = value
+
     def new_leg(self, best_deg: float | None = None) -> None:
         """The next leg's session begins (--both-sides), on the same page: a fresh trace and counts; the
         last leg's summary stays up until the new leg's calibration begins."""
-        self.trace = Trace()
-        self._derived = _Derived()
-        self._summary_ends_with_leg = True
-        self.best_deg = best_deg
+        self._own_feed().new_leg(best_deg)
 
     def add_chart(self, session_id: int, path: Path) -> str:
         """Serve a finished session's chart; returns its URL on the page."""
@@ -161,59 +165,42 @@ class DashboardServer:
     def update(self, state: LiveState, news: list[str] | None = None, *,
                summary: dict[str, Any] | None = None) -> None:
         """Take the newest live state (from the session's consumer; never blocks)."""
-        self.trace.add(state.t, state.hip_ir_deg)
-        self._derive_events(state)
-        if self._summary_ends_with_leg and state.phase:
-            self._summary, self._summary_ends_with_leg = None, False
-        if summary is not None:
-            self._summary = summary
+        feed = self._own_feed()
+        events = feed.update(state, news, summary=summary)
+        self.publish(feed.snapshot, events)
+
+    def publish(self, snapshot: dict[str, Any] | None, events: Iterable[dict[str, str]] = ()) -> None:
+        """Send every page the events (`{kind, text}`, in order), and `snapshot` as the newest (None: no
+        new snapshot; the events ride on the next). This server numbers the snapshots (`seq`) itself, so
+        one given again is sent again."""
+        self._events.extend(events)
+        if snapshot is None:
+            return
         self._seq += 1
-        self._snapshot = state_message(state, self.exercise, self._seq, self.trace, [], best_deg=self.best_deg,
-                                       summary=self._summary, counted_before=self._derived.set_start)
+        self._snapshot = {**snapshot, "seq": self._seq}
         for client in self._clients:
             client.wake.set()
 
-    def _derive_events(self, state: LiveState) -> None:
-        d = self._derived
-        add = self._events.append
-        if state.set_no != d.set_no:
-            d.set_no = state.set_no
-            d.set_start = (len(state.reps), state.clean_reps)
-        if state.calibration_score is not None and not d.calibrated:
-            d.calibrated = True
-            add({"kind": "calibrated", "text": f"Calibrated, quality {state.calibration_score:.0%}"})
-        if state.phase != d.phase:
-            d.phase = state.phase
-            if state.phase == "exercise.end":
-                add({"kind": "set_done", "text": f"Set {max(state.set_no, 1)} done"})
-            else:
-                add({"kind": "phase", "text": state.phase})
-        for rep in state.reps[d.reps:]:
-            d.reps += 1
-            add({"kind": "rep", "text": f"Rep {d.reps}: {rep.peak_ir_deg:.0f} degrees"})
-        for kind, message in state.alerts.items():
-            if kind not in d.alerts:
-                add({"kind": "compensation", "text": message})
-        d.alerts = set(state.alerts)
-        target = state.target_hold_s[0]
-        rep_no = len(state.reps) + 1
-        if target > 0 and state.hold_elapsed_s >= target and d.hold_done_for != rep_no:
-            d.hold_done_for = rep_no
-            add({"kind": "hold_complete", "text": "Hold complete"})
+    def _own_feed(self) -> LiveFeed:
+        if self.feed is None:
+            raise TypeError("this dashboard has no exercise of its own: give it snapshots with publish()")
+        return self.feed
 
     # --- HTTP --------------------------------------------------------------------------------
-    def _authorised(self, request: web.Request) -> bool:
+    def authorised(self, request: web.Request) -> bool:
+        """Whether the request carries this server's token (or none is needed)."""
         return not self.token or secrets.compare_digest(request.query.get("token", ""), self.token)
 
-    async def _index(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        """The dashboard's page (its token required)."""
+        if not self.authorised(request):
             raise web.HTTPForbidden(text="This dashboard needs its token: open the URL hiptrack printed.")
-        return self._file("index.html")
+        return static_file(PACKAGE, "index.html")
 
     async def _chart(self, request: web.Request) -> web.StreamResponse:
         path = self._charts.get(int(request.match_info["session"])) \
             if request.match_info["session"].isdigit() else None
-        if not self._authorised(request) or path is None or not path.is_file():
+        if not self.authorised(request) or path is None or not path.is_file():
             raise web.HTTPNotFound()
         return web.Response(body=path.read_bytes(), content_type="image/png")
 
@@ -243,27 +230,19 @@ class DashboardServer:
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     def _history_or_404(self, request: web.Request) -> History:
-        if not self._authorised(request):
+        if not self.authorised(request):
             raise web.HTTPForbidden(text="This dashboard needs its token: open the URL hiptrack printed.")
         if self.history is None:
             raise web.HTTPNotFound(text="This dashboard has no store.")
         return self.history
 
-    async def _static(self, request: web.Request) -> web.StreamResponse:
-        return self._file(request.match_info["name"])
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        """The page's files, /static/NAME (no token: they hold no data)."""
+        return static_file(PACKAGE, request.match_info["name"])
 
-    def _file(self, name: str) -> web.Response:
-        suffix = name[name.rfind("."):] if "." in name else ""
-        if "/" in name or suffix not in STATIC_TYPES:
-            raise web.HTTPNotFound()
-        resource = resources.files("tracker.dashboard").joinpath("static", name)
-        if not resource.is_file():
-            raise web.HTTPNotFound()
-        return web.Response(body=resource.read_bytes(), content_type=STATIC_TYPES[suffix],
-                            headers={"Cache-Control": "no-store"})
-
-    async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """/ws: this server's snapshots and events to one page, its commands from it (token required)."""
+        if not self.authorised(request):
             raise web.HTTPForbidden(text="wrong or missing token")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
         await ws.prepare(request)
@@ -313,3 +292,15 @@ class DashboardServer:
                 client.sent_seq = snap["seq"]
                 await client.ws.send_str(json.dumps({**snap, "events": events}))
                 await asyncio.sleep(self.frame_interval_s)
+
+
+def static_file(package: str, name: str) -> web.Response:
+    """`name` from `package`'s static/ folder (HTML, JS or CSS only, never cached); 404 if it is not there."""
+    suffix = name[name.rfind("."):] if "." in name else ""
+    if "/" in name or "\\" in name or suffix not in STATIC_TYPES:
+        raise web.HTTPNotFound()
+    resource = resources.files(package).joinpath("static", name)
+    if not resource.is_file():
+        raise web.HTTPNotFound()
+    return web.Response(body=resource.read_bytes(), content_type=STATIC_TYPES[suffix],
+                        headers={"Cache-Control": "no-store"})

@@ -109,11 +109,11 @@ class Person:
         self.seen_live = True
 
     def page_snapshot(self) -> dict[str, Any] | None:
-        """The drill-down's snapshot: the dashboard's own, with the trace from the received angles. The
-        monitor only watches: no pause, no pain question."""
+        """The drill-down's snapshot: the dashboard's own, with the trace from the received angles, marked
+        watch-only (the page shows no Start, Pause, Stop or pain question: the monitor only watches)."""
         if self.state is None:
             return None
-        snap = {**self.state, "trace": self.trace.as_json(), "can_pause": False, "awaiting_pain": False}
+        snap = {**self.state, "trace": self.trace.as_json(), "watch_only": True}
         if snap.get("summary") is None and snap.get("finished") and self.summary is not None:
             snap["summary"] = self.summary  # the last state (QoS 0) may be lost; the summary is not
         return snap

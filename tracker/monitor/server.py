@@ -7,9 +7,11 @@ WebSocket fan-out (newest snapshot per page at its own pace, frames dropped rath
 order). What differs:
 
 - `/` is the monitor's page (tracker/monitor/static/monitor.html), fed on `/ws` with the list of people;
-- `/?s=ID` is the dashboard's page for the session ID, fed on `/ws?s=ID` by that person's own
-  `PersonPage` (a dashboard server that is not served itself) with snapshots rebuilt from the broker;
-- commands from a page are refused: the monitor only watches.
+- `/?s=ID` is the dashboard's page for the session ID, fed on `/ws?s=ID` by that person's own page
+  (a `DashboardServer` with no exercise, not served itself: its `websocket` answers on this server's
+  route) with the snapshots rebuilt from the broker (`publish`), marked `watch_only` so the page shows
+  no Start, Pause, Stop or pain question;
+- commands from a page are refused all the same: the monitor only watches.
 
 The broker is read by one subscriber (`{p}/session/+/info|state|event|summary`), which reconnects with
 backoff while the page stays up and says the broker is unreachable.
@@ -22,9 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from importlib import resources
 from types import TracebackType
-from typing import Any
 
 import aiomqtt
 from aiohttp import web
@@ -33,44 +33,21 @@ from firmware_bridge.mqtt.bridge import close_client, connect_with_retry
 from firmware_bridge.mqtt.settings import MqttSettings
 from firmware_bridge.mqtt.topics import SESSION_KINDS, validate_prefix
 from tracker.dashboard.messages import Command
-from tracker.dashboard.server import STATIC_TYPES, DashboardServer
-from tracker.exercises import CATALOG
+from tracker.dashboard.server import DashboardServer, static_file
 from tracker.monitor.people import KEEP_HOURS, Person, Roster
 
 logger = logging.getLogger(__name__)
 
+MONITOR_PACKAGE = "tracker.monitor"
 MONITOR_FILES = ("monitor.html", "monitor.js", "monitor.css")
 LIST_HZ = 10.0
 """The list is rebuilt at most this often (each person's state comes at most 10 times a second)."""
 PAGE_HZ = 30.0
-_UNUSED_EXERCISE = CATALOG["seated-ir"]
-"""DashboardServer wants an exercise for its `update`, which the monitor never calls: the snapshots it
-shows are the ones each session published."""
+"""A drill-down page gets at most this many snapshots a second."""
 
 
 def watch_only(cmd: Command) -> str:
     return f"the monitor only watches: {cmd.command} is done on the person's own page"
-
-
-class PersonPage(DashboardServer):
-    """One person's drill-down: the dashboard's page and WebSocket, fed snapshots from the broker."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__(_UNUSED_EXERCISE, token=token, frame_hz=PAGE_HZ, on_command=watch_only)
-
-    def show(self, snapshot: dict[str, Any] | None, events: list[dict[str, Any]] | None = None) -> None:
-        """A new snapshot (and events since the last) for the pages open on this person."""
-        if events:
-            self._events.extend({"kind": e["kind"], "text": e["text"]} for e in events)
-        if snapshot is None:
-            return
-        self._seq += 1
-        self._snapshot = {**snapshot, "type": "state", "seq": self._seq}
-        for client in self._clients:
-            client.wake.set()
-
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        return await self._websocket(request)
 
 
 class MonitorServer(DashboardServer):
@@ -80,15 +57,15 @@ class MonitorServer(DashboardServer):
 
     def __init__(self, settings: MqttSettings, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
                  keep_hours: float = KEEP_HOURS, on_state: Callable[[Person, float], None] | None = None) -> None:
-        super().__init__(_UNUSED_EXERCISE, host=host, port=port, token=token, frame_hz=LIST_HZ,
-                         on_command=watch_only)
+        super().__init__(None, host=host, port=port, token=token, frame_hz=LIST_HZ, on_command=watch_only)
         self.settings = settings
         self.prefix = validate_prefix(settings.prefix)
         self.roster = Roster(self.prefix, keep_hours)
         self.on_state = on_state
         self.broker_connected = False
         self.messages = 0
-        self._pages: dict[str, PersonPage] = {}
+        self._pages: dict[str, DashboardServer] = {}
+        """Each watched person's drill-down (made when a page first opens on them)."""
         self._dirty = True
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -108,7 +85,7 @@ class MonitorServer(DashboardServer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for page in self._pages.values():
-            await page.__aexit__(et, ev, tb)  # closes the pages open on it (it serves nothing itself)
+            await page.close()  # closes the pages open on it (it serves nothing itself)
         await super().__aexit__(et, ev, tb)
 
     def person_url(self, sid: str) -> str:
@@ -157,12 +134,10 @@ class MonitorServer(DashboardServer):
         person, kind = taken
         self._dirty = True
         page = self._pages.get(person.sid)
-        if page is None:
-            page = self._pages[person.sid] = PersonPage(self.token)
-        if kind == "event":
-            page.show(person.page_snapshot() if page.clients else None, [person.recent[-1]])
-        elif page.clients and kind in ("state", "summary"):
-            page.show(person.page_snapshot())
+        if page is not None and page.clients and kind in ("state", "event", "summary"):
+            event = person.recent[-1] if kind == "event" else None
+            page.publish(person.page_snapshot(),
+                         [] if event is None else [{"kind": event["kind"], "text": event["text"]}])
         if kind == "state" and self.on_state is not None:
             self.on_state(person, now)
 
@@ -175,42 +150,36 @@ class MonitorServer(DashboardServer):
             now = time.monotonic()
             if self._dirty or now - last_full >= 1.0:
                 self._dirty, last_full = False, now
-                self._seq += 1
-                self._snapshot = {"type": "monitor", "seq": self._seq, "broker": self.settings.url,
-                                  "broker_connected": self.broker_connected,
-                                  "bad_messages": self.roster.bad_messages, "people": self.roster.rows(now)}
-                for client in self._clients:
-                    client.wake.set()
+                self.publish({"type": "monitor", "broker": self.settings.url, "broker_connected": self.broker_connected,
+                              "bad_messages": self.roster.bad_messages, "people": self.roster.rows(now)})
             await asyncio.sleep(1.0 / LIST_HZ)
 
-    # --- HTTP: the monitor's routes over the dashboard's ---------------------------------------------
-    async def _index(self, request: web.Request) -> web.StreamResponse:
+    # --- HTTP: the monitor's routes, the dashboard's handlers where it serves the dashboard ----------
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/", self._front), web.get("/static/{name}", self._files), web.get("/ws", self._ws)]
+
+    async def _front(self, request: web.Request) -> web.StreamResponse:
         if "s" in request.query:
-            return await super()._index(request)  # the person's page: the dashboard's own
-        if not self._authorised(request):
+            return await self.index(request)  # the person's page: the dashboard's own
+        if not self.authorised(request):
             raise web.HTTPForbidden(text="This monitor needs its token: open the URL hiptrack printed.")
-        return monitor_file("monitor.html")
+        return static_file(MONITOR_PACKAGE, "monitor.html")
 
-    async def _static(self, request: web.Request) -> web.StreamResponse:
+    async def _files(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        return monitor_file(name) if name in MONITOR_FILES else await super()._static(request)
+        return static_file(MONITOR_PACKAGE, name) if name in MONITOR_FILES else await self.static(request)
 
-    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
         sid = request.query.get("s")
         if sid is None:
-            return await super()._websocket(request)
-        if not self._authorised(request):
+            return await self.websocket(request)  # the list
+        if not self.authorised(request):
             raise web.HTTPForbidden(text="wrong or missing token")
-        page, person = self._pages.get(sid), self.roster.people.get(sid)
-        if page is None or person is None:
+        person = self.roster.people.get(sid)
+        if person is None:
             raise web.HTTPNotFound(text="No such session on the broker (yet).")
-        page.show(person.page_snapshot())  # the newest at once
-        return await page.serve(request)
-
-
-def monitor_file(name: str) -> web.Response:
-    resource = resources.files("tracker.monitor").joinpath("static", name)
-    if name not in MONITOR_FILES or not resource.is_file():
-        raise web.HTTPNotFound()
-    return web.Response(body=resource.read_bytes(), content_type=STATIC_TYPES[name[name.rfind("."):]],
-                        headers={"Cache-Control": "no-store"})
+        page = self._pages.get(sid)
+        if page is None:
+            page = self._pages[sid] = DashboardServer(None, token=self.token, frame_hz=PAGE_HZ, on_command=watch_only)
+        page.publish(person.page_snapshot())  # the newest at once
+        return await page.websocket(request)

@@ -57,13 +57,15 @@ export function createAlerts() {
   };
 }
 
+/** A page that only watches (snapshot.watch_only: hiptrack monitor's drill-down) has no Pause or Stop. */
 export function renderControls(s) {
   const pause = $('pause');
-  show(pause, !!s.can_pause && !s.finished && startPrompt(s) == null);
+  show(pause, !s.watch_only && !!s.can_pause && !s.finished && startPrompt(s) == null);
   setText(pause, s.paused ? 'Resume' : 'Pause');
   const p = s.phase_progress;
   show($('phase-progress'), p != null && !s.finished);
   if (p != null) $('phase-progress-bar').style.width = `${Math.round(100 * Math.min(1, Math.max(0, p)))}%`;
+  show($('stop'), !s.watch_only);
   $('stop').disabled = sessionOver(s);
 }
 
@@ -73,7 +75,7 @@ export function createPain({ latest, send, flash }) {
   const key = (s) => [s.exercise && s.exercise.id, s.side, s.leg && s.leg.number, s.set && s.set.number].join('|');
 
   function wanted(s) {
-    if (s.finished || s.phase !== 'exercise.end' || !s.set || s.rest_remaining_s != null) return false;
+    if (s.watch_only || s.finished || s.phase !== 'exercise.end' || !s.set || s.rest_remaining_s != null) return false;
     if (answered.has(key(s))) return false;
     return typeof s.awaiting_pain === 'boolean' ? s.awaiting_pain : true;
   }

@@ -1,5 +1,6 @@
 // The Start panel: shown while the guided session waits for the person to be in position
 // (snapshot.awaiting_start). The big button, or Space / Enter anywhere on the page, sends "start".
+// A page that only watches (snapshot.watch_only) shows the prompt without the button.
 
 import { $, ERROR_SHOWN_MS, capitalize, legText, setText, show, startPrompt } from './util.js';
 
@@ -12,6 +13,7 @@ export function createStartPanel({ send, onGesture }) {
   const button = $('start-button');
   const errorLine = $('start-error');
   let visible = false;
+  let watchOnly = false;
   let pendingUntil = 0;
   let error = '';
   let errorUntil = 0;
@@ -36,7 +38,7 @@ export function createStartPanel({ send, onGesture }) {
   }
 
   function press() {
-    if (!visible || pending()) return;
+    if (!visible || watchOnly || pending()) return;
     onGesture();
     if (!send({ type: 'command', command: 'start' })) {
       showError('Not connected: try again in a moment.');
@@ -58,7 +60,10 @@ export function createStartPanel({ send, onGesture }) {
     }
     setText($('start-prompt'), prompt);
     setText($('start-leg'), capitalize(legText(s)));
-    if (!was) {
+    watchOnly = !!s.watch_only;
+    show(button, !watchOnly);
+    setText($('start-hint'), watchOnly ? 'waiting for Start on their own page' : 'or press Space / Enter');
+    if (!was && !watchOnly) {
       pendingUntil = 0;
       queueMicrotask(() => button.focus({ preventScroll: true }));  // once the sheet around it shows
     }
@@ -67,7 +72,7 @@ export function createStartPanel({ send, onGesture }) {
   }
 
   function onKey(e) {
-    if (!visible || e.repeat || e.altKey || e.ctrlKey || e.metaKey || !START_KEYS.has(e.key)) return;
+    if (!visible || watchOnly || e.repeat || e.altKey || e.ctrlKey || e.metaKey || !START_KEYS.has(e.key)) return;
     const pain = $('pain');
     if (!pain.hidden && pain.contains(e.target)) return;
     e.preventDefault();
