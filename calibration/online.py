@@ -85,6 +85,14 @@ class _AxisEvidence:
         self._open = False
         self.reference = still_quat
         """Orientation the rotation of the next evidence is measured from."""
+        # Runs that can no longer grow (all but an open last one) are worked out once, not at every fit:
+        # a fit compared every run with every other, so its cost grew with the square of the reps (tens
+        # of ms per fit after an hour, most of the offline analysis). Same arithmetic, same results.
+        self._settled: list[tuple[np.ndarray, float] | None] = []
+        """Per settled run: (main axis, planarity) if it votes (turned at least min_run_rad), else None."""
+        self._agrees: list[int] = []
+        """Per settled run i: bit j set if settled run j agrees with it (|axis_i . axis_j| >= agree_cos)."""
+        self._settled_min_run: float | None = None
 
     def add(self, quat: np.ndarray, evidence: np.ndarray) -> None:
         """quat: (N, 4) filter orientations in time order; evidence: which of them are hip rotation.
@@ -117,14 +125,54 @@ class _AxisEvidence:
         if n:
             self._open = bool(evidence[-1])
 
+    def _settle(self, min_run_rad: float) -> None:
+        """Axis, planarity and agreements of the runs settled since the last call."""
+        if self._settled_min_run != min_run_rad:
+            self._settled, self._agrees, self._settled_min_run = [], [], min_run_rad
+        n_settled = len(self.runs) - 1 if self._open else len(self.runs)
+        cos = self.agree_cos
+        for i in range(len(self._settled), n_settled):
+            sc, _, top = self.runs[i]
+            if top < min_run_rad:
+                self._settled.append(None)
+                self._agrees.append(0)
+                continue
+            a = _main_axis(sc)
+            mask = 0
+            for j, other in enumerate(self._settled):
+                if other is not None:
+                    b = other[0]
+                    if abs(float(a @ b)) >= cos:
+                        mask |= 1 << j
+                    if abs(float(b @ a)) >= cos:
+                        self._agrees[j] |= 1 << i
+            if abs(float(a @ a)) >= cos:
+                mask |= 1 << i
+            self._settled.append((a, _planarity(sc)))
+            self._agrees.append(mask)
+
     def axis(self, min_ratio: float, min_run_rad: float) -> np.ndarray | None:
-        axes = {i: _main_axis(sc) for i, (sc, _, top) in enumerate(self.runs) if top >= min_run_rad}
+        self._settle(min_run_rad)
+        cos = self.agree_cos
+        axes = {i: got[0] for i, got in enumerate(self._settled) if got is not None}
+        planarity = {i: got[1] for i, got in enumerate(self._settled) if got is not None}
+        last = len(self._settled)  # the open run, if any: it may still grow, so it is worked out afresh
+        open_axis = None
+        if last < len(self.runs) and self.runs[last][2] >= min_run_rad:
+            open_axis = axes[last] = _main_axis(self.runs[last][0])
+            planarity[last] = _planarity(self.runs[last][0])
         if not axes:
             return None
-        votes = {i: sum(abs(float(a @ b)) >= self.agree_cos for b in axes.values()) for i, a in axes.items()}
+        with_open = {i: open_axis is not None and abs(float(a @ open_axis)) >= cos for i, a in axes.items()}
+        votes = {i: self._agrees[i].bit_count() + with_open[i] for i in axes if i != last}
+        if open_axis is not None:
+            votes[last] = sum(abs(float(open_axis @ b)) >= cos for b in axes.values())
         # on a tie (two reps that disagree), the rep that turned most purely about one axis
-        best = max(axes, key=lambda i: (votes[i], _planarity(self.runs[i][0])))
-        chosen = [j for j, b in axes.items() if abs(float(axes[best] @ b)) >= self.agree_cos]
+        best = max(axes, key=lambda i: (votes[i], planarity[i]))
+        if best == last:
+            chosen = [j for j, b in axes.items() if abs(float(axes[best] @ b)) >= cos]
+        else:
+            chosen = [j for j in axes if (j == last and with_open[best]) or (j != last and self._agrees[best] >> j & 1)]
         scatter = sum((self.runs[j][0] for j in chosen), np.zeros((3, 3)))
         total = sum((self.runs[j][1] for j in chosen), np.zeros(3))
         evals, evecs = np.linalg.eigh(scatter)

@@ -43,7 +43,7 @@ def knee_flexion_rad(thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
     z_thigh = Q.rotate(thigh, _Z)
     z_shin = Q.rotate(shin, _Z)
     y_shin = Q.rotate(shin, _Y)
-    along_hinge = np.sum(np.cross(z_thigh, z_shin) * y_shin, axis=-1)
+    along_hinge = np.sum(Q.cross(z_thigh, z_shin) * y_shin, axis=-1)
     flexion: np.ndarray = np.arctan2(along_hinge, np.sum(z_thigh * z_shin, axis=-1))
     return flexion
 

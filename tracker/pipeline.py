@@ -226,7 +226,13 @@ class SessionPipeline:
         """Angles at each shin sample, the thigh (and pelvis) paired with their newest sample before it."""
         align = self.alignment
         assert align is not None
-        t_shin, q_shin = blocks.get(Segment.SHIN, (np.zeros(0), np.zeros((0, 4))))
+        if Segment.SHIN not in blocks:  # no output instant: only note the newest thigh and pelvis orientations
+            for seg in (Segment.THIGH, Segment.PELVIS):
+                block = blocks.get(seg)
+                if block is not None and len(block[0]):
+                    self._newest[seg] = block[1][-1]
+            return JointAngles.empty()
+        t_shin, q_shin = blocks[Segment.SHIN]
         thigh_all = self._paired(Segment.THIGH, blocks.get(Segment.THIGH), t_shin)
         pelvis_all = self._paired(Segment.PELVIS, blocks.get(Segment.PELVIS), t_shin)
         keep = ~np.isnan(thigh_all[:, 0])
