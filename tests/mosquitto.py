@@ -88,13 +88,30 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 
+def make_client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """(client.crt, client.key) for `name`, signed by the CA `make_certificates` left in folder."""
+    assert OPENSSL is not None
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _run(OPENSSL, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder)
+    (folder / f"{name}.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=clientAuth\n"
+        "authorityKeyIdentifier=keyid,issuer\n")
+    _run(OPENSSL, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=folder)
+    return folder / f"{name}.crt", folder / f"{name}.key"
+
+
 class Broker:
     """A mosquitto for one test (see the module docstring)."""
 
     def __init__(self, *, tls: bool = False, users: dict[str, str] | None = None, persistence: bool = True,
-                 host: str = "127.0.0.1") -> None:
-        self.binary = mosquitto_or_skip(tls=tls, users=bool(users))
-        self.tls = tls
+                 host: str = "127.0.0.1", client_certificates: bool = False) -> None:
+        self.binary = mosquitto_or_skip(tls=tls or client_certificates, users=bool(users))
+        self.tls = tls or client_certificates
+        self.client_certificates = client_certificates
+        """TLS where the broker accepts only clients with a certificate from its CA (make_client_certificate)."""
         self.users = dict(users or {})
         self.persistence = persistence
         self.host = host
@@ -122,7 +139,9 @@ class Broker:
         if self.tls:
             self.ca_file, cert, key = make_certificates(self.folder)
             lines += [f"cafile {self.ca_file}", f"certfile {cert}", f"keyfile {key}", "tls_version tlsv1.2"]
-        if self.users:
+            if self.client_certificates:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        if self.users and not self.client_certificates:
             assert MOSQUITTO_PASSWD is not None
             password_file = self.folder / "passwords"
             for i, (name, password) in enumerate(self.users.items()):
@@ -130,7 +149,7 @@ class Broker:
                 _run(MOSQUITTO_PASSWD, *flags, str(password_file), name, password, cwd=self.folder)
             password_file.chmod(0o600)
             lines += [f"password_file {password_file}", "allow_anonymous false"]
-        else:
+        elif not self.client_certificates:
             lines.append("allow_anonymous true")
         self.config = self.folder / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
