@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -54,10 +55,29 @@ def mosquitto_or_skip(*, tls: bool = False, users: bool = False) -> str:
     pytest.skip(f"{missing} is not installed")
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range. A port from that range (what binding port 0 gives)
+    can be taken while a broker is stopped: a client retrying to connect to it may be handed that very
+    port as its own source port, connect to itself, and hold it, so the broker cannot start again."""
+    low = _ephemeral_ports()[0]
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {low}")
 
 
 def _run(*args: str, cwd: Path) -> None:
