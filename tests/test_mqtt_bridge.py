@@ -32,9 +32,10 @@ import aiomqtt
 import numpy as np
 import pytest
 from mosquitto import Broker
+from mqtt_helpers import Tap
 
 from firmware_bridge.ble.reconnect import ReconnectPolicy
-from firmware_bridge.ble.sensor import GapCallback, LinkStats, SampleCallback, SensorGap
+from firmware_bridge.ble.sensor import SensorGap
 from firmware_bridge.errors import MqttConfigError, MqttConnectionError
 from firmware_bridge.mqtt import codec, topics
 from firmware_bridge.mqtt.bridge import BridgeStats, SensorChannel, run_bridge
@@ -74,36 +75,6 @@ def stream(seconds: float, seed: int, missing: Sequence[int] = ()) -> SensorStre
     keep[list(missing)] = False
     rng = np.random.default_rng(seed)
     return SensorStream((np.arange(n) / 100.0)[keep], rng.normal(size=(n, 3))[keep], rng.normal(size=(n, 3))[keep])
-
-
-class Tap:
-    """A SensorLink around another that keeps every sample and gap it delivers (what the bridge got)."""
-
-    def __init__(self, link: ReplayedLink) -> None:
-        self.link = link
-        self.segment = link.segment
-        self.address = link.address
-        self.model = link.model
-        self.samples: list[ImuSample] = []
-        self.gaps: list[SensorGap] = []
-
-    @property
-    def stats(self) -> LinkStats:
-        return self.link.stats
-
-    async def start(self, rate_hz: float, on_samples: SampleCallback, on_gap: GapCallback) -> None:
-        def got_samples(batch: list[ImuSample]) -> None:
-            self.samples.extend(batch)
-            on_samples(batch)
-
-        def got_gap(gap: SensorGap) -> None:
-            self.gaps.append(gap)
-            on_gap(gap)
-
-        await self.link.start(rate_hz, got_samples, got_gap)
-
-    async def stop(self) -> None:
-        await self.link.stop()
 
 
 def taps(seconds: float, missing: dict[Segment, Sequence[int]] | None = None) -> list[Tap]:
@@ -494,24 +465,28 @@ def test_a_tiny_buffer_drops_the_oldest_and_counts_exactly_what_is_missing(caplo
     assert any("samples were dropped while the broker was unreachable" in r.getMessage() for r in caplog.records)
 
 
+def _bridge_to_reader(settings: MqttSettings, reader: MqttSettings, bridge_id: str) -> None:
+    """One bridge session through a secured broker: every sample reaches a reader, one connection."""
+    links = taps(1.0)
+
+    async def run() -> tuple[BridgeStats, Collector]:
+        async with Collector(reader, bridge_id) as collector:
+            stats = await bridge_until_played(settings, bridge_id, links)
+            await collector.until(lambda: all(len(collector.indexed(t.segment)) == len(t.samples) for t in links))
+        return stats, collector
+
+    stats, collector = asyncio.run(run())
+    assert stats.connects == 1
+    assert all(len(collector.indexed(t.segment)) == len(t.samples) >= 95 for t in links)
+
+
 def test_tls_with_a_password_file(monkeypatch: pytest.MonkeyPatch) -> None:
     with Broker(tls=True, users={"mat1": "correct horse", "reader": "battery staple"}) as broker:
         assert broker.ca_file is not None
         monkeypatch.setenv(PASSWORD_ENV, "correct horse")
         settings = MqttSettings.from_url(broker.url, user="mat1", ca=broker.ca_file)
         reader = dataclasses.replace(settings, username="reader", password="battery staple")
-        links = taps(1.0)
-
-        async def good() -> tuple[BridgeStats, Collector]:
-            async with Collector(reader, "ht-t1") as collector:
-                stats = await bridge_until_played(settings, "ht-t1", links)
-                await collector.until(lambda: all(len(collector.indexed(t.segment)) == len(t.samples)
-                                                  for t in links))
-            return stats, collector
-
-        stats, collector = asyncio.run(good())
-        assert stats.connects == 1
-        assert all(len(collector.indexed(t.segment)) == len(t.samples) >= 95 for t in links)
+        _bridge_to_reader(settings, reader, "ht-t1")
 
         async def refused(settings: MqttSettings) -> BaseException:
             started = time.monotonic()
@@ -539,15 +514,4 @@ def test_client_certificates() -> None:
         reader_cert, reader_key = make_client_certificate(broker.folder, "reader")
         settings = MqttSettings.from_url(broker.url, ca=broker.ca_file, cert=cert, key=key)
         reader = MqttSettings.from_url(broker.url, ca=broker.ca_file, cert=reader_cert, key=reader_key)
-        links = taps(1.0)
-
-        async def good() -> tuple[BridgeStats, Collector]:
-            async with Collector(reader, "ht-c1") as collector:
-                stats = await bridge_until_played(settings, "ht-c1", links)
-                await collector.until(lambda: all(len(collector.indexed(t.segment)) == len(t.samples)
-                                                  for t in links))
-            return stats, collector
-
-        stats, collector = asyncio.run(good())
-        assert stats.connects == 1
-        assert all(len(collector.indexed(t.segment)) == len(t.samples) >= 95 for t in links)
+        _bridge_to_reader(settings, reader, "ht-c1")
