@@ -57,7 +57,14 @@ class OnlineAlignmentParams:
     axis_first_fit: int = 15
     """First fit of the long axes after this many evidence samples (the first rep's rise)."""
     axis_refit_every: int = 100
-    """Then refit after this many more evidence samples."""
+    """Then refit after this many more evidence samples at least ..."""
+    axis_refit_growth: float = 0.25
+    """... or once the evidence has grown by this fraction since the last fit, whichever is later: a
+    consensus of many reps moves less with each new one, so refitting every second for an hour only
+    costs time (and resets the heading tracking each time) ..."""
+    axis_refit_max: int = 3000
+    """... but at most this many evidence samples after the last fit (a sensor that slipped is followed
+    within about half a minute of exercise at 100 Hz)."""
     axis_agree_deg: float = 5.0
     """Reps whose rotation axes are within this of each other agree on the long axis, deg."""
     axis_min_run_deg: float = 5.0
@@ -324,13 +331,19 @@ class OnlineAlignment:
                 self.femur_reference = K.femur_from_shin(shin_still, np.array([flex0]))[0]
                 changed = True
         # until a first fit succeeds, try again soon
-        self._next_refit = self._evidence + (self.params.axis_refit_every if changed or self.axis_refits
+        self._next_refit = self._evidence + (self._refit_interval() if changed or self.axis_refits
                                               else self.params.axis_first_fit)
         if changed:
             self.axis_refits += 1
             self._heading_reset = True  # the new mounts change the headings: start again from them
             self._rebase_thigh_reference()
         return changed
+
+    def _refit_interval(self) -> int:
+        """Evidence samples until the next refit after a successful one."""
+        p = self.params
+        grown = int(p.axis_refit_growth * self._evidence)
+        return max(p.axis_refit_every, min(grown, p.axis_refit_max))
 
     def _rebase_thigh_reference(self) -> None:
         """The still phase seen with the current mounts: the thigh's heading relative to the shin there,

@@ -11,7 +11,7 @@ from imu_core.frames import Segment, Side
 from imu_core.types import JointAngles, MarkerLabel
 from tracker.exercises import SEATED_IR
 from tracker.offline import analyse_recording
-from tracker.pipeline import SessionPipeline
+from tracker.pipeline import SessionPipeline, analyse_samples_in_detail, analyse_streams_in_detail
 
 
 @pytest.mark.parametrize(("seed", "side"), [(21, Side.LEFT), (22, Side.RIGHT)])
@@ -70,6 +70,23 @@ def test_feeding_in_pieces_gives_what_one_pass_gives() -> None:
         assert np.allclose([a.start, a.peak, a.end, a.peak_ir_deg, a.hold_s],
                            [b.start, b.peak, b.end, b.peak_ir_deg, b.hold_s], atol=1e-9)
     assert len(result_one.reps) == 3
+
+
+@pytest.mark.parametrize("pelvis", [False, True])
+def test_a_recording_fed_as_arrays_gives_what_its_samples_one_by_one_give(pelvis: bool) -> None:
+    """The offline analysis feeds each sensor's samples between two markers as one block of arrays; a
+    live session feeds sample objects as they come. Same angles, reps, holds and details, bit for bit."""
+    sim = simulate_session(seed=12, reps=3, with_pelvis_sensor=pelvis,
+                           errors=ImuErrorModel(packet_loss_probability=0.02))
+    rec = sim.recording
+    by_sample = analyse_samples_in_detail(SEATED_IR, rec.side, rec.sample_rate_hz, merged_events(rec))
+    by_block = analyse_streams_in_detail(SEATED_IR, rec.side, rec.sample_rate_hz, rec.streams, rec.markers)
+    assert by_block[0] == by_sample[0]
+    assert by_block[3] == by_sample[3]
+    assert len(by_sample[0].reps) == 3
+    for name in ("t", "hip_ir_deg", "knee_flexion_deg", "thigh_drift_deg", "pelvis_motion_deg"):
+        np.testing.assert_array_equal(getattr(by_block[1], name), getattr(by_sample[1], name))
+    assert by_block[2].to_json_dict() == by_sample[2].to_json_dict()
 
 
 def test_filter_state_saved_and_restored_continues_the_stream() -> None:

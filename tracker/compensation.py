@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tracker.analysis import Compensation, Rep
 from tracker.exercise_model import Check, CompensationParams
@@ -31,14 +32,18 @@ class _Watch:
     onset: float | None = None
     """Set while the compensation is confirmed and active."""
     last: float = math.nan
+    value_index: int = 0
+    """Where this check's angle is in the values `CompensationDetector.update` takes."""
 
 
 ThighAlignment = tuple[tuple[float, float, float], int, bool, bool]
 """ThighPose's (long_axis, alignment_epoch, axis_known, axis_fitted): constant between refits."""
 
 
-@dataclass(frozen=True, slots=True)
-class ThighPose:
+class ThighPose(NamedTuple):
+    """The thigh at one output instant, for the thigh drift check (a named tuple: one is made for every
+    output instant of a set)."""
+
     quat: tuple[float, float, float, float]
     """The thigh sensor's orientation (wxyz, sensor to its filter's frame)."""
     long_axis: tuple[float, float, float]
@@ -87,6 +92,9 @@ class CompensationDetector:
     """Compensations of the movement under way (rep not final)."""
     _prev_t: float | None = None
     _rest_quat: tuple[float, float, float, float] | None = None
+    _rest_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    """The long axis's direction at rest, for _rest_axis_of (rest orientation, long axis in the sensor)."""
+    _rest_axis_of: tuple[tuple[float, float, float, float], tuple[float, float, float]] | None = None
     _epoch: int = 0
     _fitted: bool = True
 
@@ -94,11 +102,20 @@ class CompensationDetector:
         thresholds = {Check.THIGH_DRIFT: self.params.thigh_drift_deg,
                       Check.KNEE_FLEXION_CHANGE: self.params.knee_flexion_change_deg,
                       Check.PELVIS_MOTION: self.params.pelvis_motion_deg}
-        self._watches = [_Watch(c, thresholds[c]) for c in ANGLE_CHECKS if c in self.checks]
+        self._watches = [_Watch(c, thresholds[c], value_index=ANGLE_CHECKS.index(c))
+                         for c in ANGLE_CHECKS if c in self.checks]
 
     @property
     def active(self) -> list[Check]:
         return [w.check for w in self._watches if w.onset is not None]
+
+    @property
+    def any_active(self) -> bool:
+        """Whether any check is active (`bool(active)`; asked at every output instant, so a plain loop)."""
+        for w in self._watches:  # noqa: SIM110 (any() over a generator costs twice as much here)
+            if w.onset is not None:
+                return True
+        return False
 
     def update(self, t: float, values: tuple[float, float, float], moving: bool,
                rep_no: int, thigh: ThighPose | None = None) -> list[CompensationChange]:
@@ -123,7 +140,7 @@ class CompensationDetector:
                     w.over_since = None
                     continue
             else:
-                v = values[ANGLE_CHECKS.index(w.check)]
+                v = values[w.value_index]
                 if math.isnan(v):
                     continue
                 if w.check is Check.KNEE_FLEXION_CHANGE and thigh is not None and not thigh.axis_fitted:
@@ -167,22 +184,29 @@ class CompensationDetector:
         q = thigh.quat
         if not moving or self.hold_tau_s is not None:
             base = self._rest_quat
-            if base is not None and sum(a * b for a, b in zip(q, base, strict=True)) < 0.0:
-                q = (-q[0], -q[1], -q[2], -q[3])
             if base is None:
-                base = self._rest_quat = q
+                base = q
+            elif q[0] * base[0] + q[1] * base[1] + q[2] * base[2] + q[3] * base[3] < 0.0:
+                q = (-q[0], -q[1], -q[2], -q[3])
             tau = self.rest_tau_s if not moving else self.hold_tau_s
             assert tau is not None
             k = min(1.0, dt / tau)
-            w, x, y, z = (b + (a - b) * k for a, b in zip(q, base, strict=True))
+            w = base[0] + (q[0] - base[0]) * k
+            x = base[1] + (q[1] - base[1]) * k
+            y = base[2] + (q[2] - base[2]) * k
+            z = base[3] + (q[3] - base[3]) * k
             n = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
             self._rest_quat = (w / n, x / n, y / n, z / n)
             if not moving:
                 return None
-        if self._rest_quat is None:
+        rest = self._rest_quat
+        if rest is None:
             return None
         now = _rotate(q, thigh.long_axis)
-        then = _rotate(self._rest_quat, thigh.long_axis)
+        if self._rest_axis_of != (rest, thigh.long_axis):  # the same all through a rep (but in stretches)
+            self._rest_axis = _rotate(rest, thigh.long_axis)
+            self._rest_axis_of = (rest, thigh.long_axis)
+        then = self._rest_axis
         dot = now[0] * then[0] + now[1] * then[1] + now[2] * then[2]
         return math.degrees(math.acos(max(-1.0, min(1.0, dot))))
 

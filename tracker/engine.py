@@ -13,11 +13,15 @@ or beyond the target; a 90/90 transition cycle (out to the front position and ba
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from imu_core.types import JointAngles
 from tracker.analysis import Compensation, Hold, Rep
-from tracker.compensation import CompensationChange, CompensationDetector, ThighPose
+from tracker.compensation import CompensationChange, CompensationDetector, ThighAlignment, ThighPose
 from tracker.exercise_model import Exercise, ExerciseKind
 from tracker.reps import RepCounter, RepEvent, RepParams
 from tracker.stretch import StretchParams, StretchTimer
@@ -118,6 +122,26 @@ class ExerciseEngine:
     def update(self, t: float, hip_ir_deg: float, knee_flexion_deg: float, thigh_drift_deg: float,
                pelvis_motion_deg: float, thigh: ThighPose | None = None) -> list[RepEvent]:
         """One output instant inside a set (thigh: see CompensationDetector.update)."""
+        return self._step(t, hip_ir_deg, knee_flexion_deg, thigh_drift_deg, pelvis_motion_deg, thigh, None)
+
+    def update_block(self, angles: JointAngles, thigh_quat: np.ndarray,
+                     thigh_alignment: Sequence[ThighAlignment]) -> list[RepEvent]:
+        """Output instants inside a set, in time order: what `update` gives for each in turn.
+
+        thigh_quat (N, 4): the thigh filter's orientation at each instant; thigh_alignment: the
+        alignment current at each instant (see ThighPose)."""
+        speeds = self.counter.speeds(angles.t, self.direction * angles.hip_ir_deg).tolist()
+        step = self._step
+        events: list[RepEvent] = []
+        for t, ir, knee, drift, pelvis, q, (axis, refits, known, fitted), speed in zip(
+                angles.t.tolist(), angles.hip_ir_deg.tolist(), angles.knee_flexion_deg.tolist(),
+                angles.thigh_drift_deg.tolist(), angles.pelvis_motion_deg.tolist(), thigh_quat.tolist(),
+                thigh_alignment, speeds, strict=True):
+            events += step(t, ir, knee, drift, pelvis, ThighPose(tuple(q), axis, refits, known, fitted), speed)
+        return events
+
+    def _step(self, t: float, hip_ir_deg: float, knee_flexion_deg: float, thigh_drift_deg: float,
+              pelvis_motion_deg: float, thigh: ThighPose | None, speed: float | None) -> list[RepEvent]:
         s = self.sets[-1]
         if not hip_ir_deg <= s.max_ir_deg:  # also replaces NaN
             s.max_ir_deg = hip_ir_deg
@@ -129,11 +153,13 @@ class ExerciseEngine:
             self._rest_max_ir = hip_ir_deg
         changes = self.detector.update(t, (thigh_drift_deg, knee_flexion_deg, pelvis_motion_deg), moving,
                                        counter.current_rep_no, thigh)
-        events = [self._change_event(c) for c in changes]
-        paused = bool(self.detector.active)
+        events = [self._change_event(c) for c in changes] if changes else []
+        paused = self.detector.any_active
         if self.stretch is not None:
             self.stretch.update(t, hip_ir_deg, paused)
-        events += self._handle(counter.update(t, self.direction * hip_ir_deg, paused), t)
+        counted = counter.update(t, self.direction * hip_ir_deg, paused, speed)
+        if counted:
+            events += self._handle(counted, t)
         if not moving and counter.in_movement:
             self._stretch_at_start = 0.0 if self.stretch is None else self.stretch.time_at_target_s
             if math.isfinite(self._rest_max_ir):

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from calibration.model import Calibration
-from firmware_bridge.replay import merged_events
 from imu_core.frames import Segment
 from imu_core.types import JointAngles, Recording
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
 from tracker.exercises import get_exercise
-from tracker.pipeline import analyse_samples_in_detail
+from tracker.pipeline import analyse_streams_in_detail
 from tracker.store import SessionStore
 
 
@@ -29,7 +28,7 @@ def analyse_recording_in_detail(rec: Recording) -> tuple[AnalysisResult, JointAn
     if missing:
         raise TrackerError(f"the recording has no {' or '.join(missing)} samples.",
                            "This exercise needs a thigh and a shin sensor.")
-    return analyse_samples_in_detail(exercise, rec.side, rec.sample_rate_hz, merged_events(rec))
+    return analyse_streams_in_detail(exercise, rec.side, rec.sample_rate_hz, rec.streams, rec.markers)
 
 
 def session_report(store: SessionStore, session_id: int, out_png: Path) -> Path:

@@ -12,7 +12,7 @@ it) -> the exercise's rep counter during the exercise phase.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from imu_core.frames import Segment, Side
 from imu_core.gaps import GapBridgingFilter
 from imu_core.types import ImuSample, JointAngles, Marker, MarkerLabel, SensorStream
 from tracker.analysis import AnalysisResult
-from tracker.compensation import ThighAlignment, ThighPose
+from tracker.compensation import ThighAlignment
 from tracker.engine import ExerciseEngine
 from tracker.exercise_model import Exercise
 from tracker.reps import RepCounter, RepEvent
@@ -191,14 +191,37 @@ class SessionPipeline:
         parts.append(self._angles(blocks, []))
         return cal
 
+    def feed_streams(self, streams: Mapping[Segment, SensorStream]) -> PipelineUpdate:
+        """Process the next samples of each sensor as arrays: every one after what came before and
+        before the next marker (the offline analysis feeds a recording this way, a slice between two
+        markers at a time; the same as feeding those samples one by one)."""
+        parts: list[JointAngles] = []
+        events: list[RepEvent] = []
+        self._flush(parts, events)
+        blocks = {seg: s for seg, s in streams.items() if seg in self._pending and len(s)}
+        for s in blocks.values():
+            self.samples_seen += len(s)
+            self.last_sample_t = max(self.last_sample_t, float(s.t[-1]))
+        self._process(blocks, parts, events)
+        return PipelineUpdate(JointAngles.concat(parts), events, None)
+
     def _flush(self, parts: list[JointAngles], events: list[RepEvent]) -> None:
-        out: dict[Segment, tuple[np.ndarray, np.ndarray]] = {}
+        blocks: dict[Segment, SensorStream] = {}
         for seg in SENSORS:
             batch = self._pending[seg]
-            if not batch:
+            if batch:
+                self._pending[seg] = []
+                blocks[seg] = SensorStream.from_samples(batch)
+        self._process(blocks, parts, events)
+
+    def _process(self, blocks: Mapping[Segment, SensorStream], parts: list[JointAngles],
+                 events: list[RepEvent]) -> None:
+        """Orientation of each sensor's block; kept until calibrated, then angles and reps."""
+        out: dict[Segment, tuple[np.ndarray, np.ndarray]] = {}
+        for seg in SENSORS:
+            stream = blocks.get(seg)
+            if stream is None:
                 continue
-            self._pending[seg] = []
-            stream = SensorStream.from_samples(batch)
             quat = self.filters[seg].update(stream.t, stream.gyr, stream.acc)
             out[seg] = (stream.t, quat)
             if self.calibration is None:
@@ -285,13 +308,11 @@ class SessionPipeline:
         sel = angles.t >= self.engine.sets[-1].start
         if not sel.any():
             return
-        update = self.engine.update
         first = int(np.argmax(sel))  # sel is the instants from the set's start on
-        for t, ir, knee, drift, pelvis, q, (axis, refits, known, fitted) in zip(
-                angles.t[sel].tolist(), angles.hip_ir_deg[sel].tolist(), angles.knee_flexion_deg[sel].tolist(),
-                angles.thigh_drift_deg[sel].tolist(), angles.pelvis_motion_deg[sel].tolist(),
-                thigh_quat[sel].tolist(), thigh_alignment[first:], strict=True):
-            events.extend(update(t, ir, knee, drift, pelvis, ThighPose(tuple(q), axis, refits, known, fitted)))
+        if first:
+            angles = JointAngles(*(x[first:] for x in (angles.t, angles.hip_ir_deg, angles.knee_flexion_deg,
+                                                         angles.thigh_drift_deg, angles.pelvis_motion_deg)))
+        events.extend(self.engine.update_block(angles, thigh_quat[first:], thigh_alignment[first:]))
 
     # --- end ------------------------------------------------------------------------------
     def finish(self) -> tuple[AnalysisResult, PipelineUpdate]:
@@ -342,3 +363,35 @@ def analyse_samples_in_detail(
     result, last = pipe.finish()
     assert pipe.calibration is not None
     return result, JointAngles.concat([first.angles, last.angles]), pipe.calibration, pipe.engine.details()
+
+
+def analyse_streams_in_detail(
+    exercise: Exercise, side: Side, rate_hz: float, streams: Mapping[Segment, SensorStream],
+    markers: Sequence[Marker],
+) -> tuple[AnalysisResult, JointAngles, Calibration, dict[str, Any]]:
+    """`analyse_samples_in_detail` on a recording's arrays: each sensor's samples between two markers
+    fed as one block, in the order `merged_events` gives (a marker before samples of its instant)."""
+    pipe = SessionPipeline(exercise, side, rate_hz)
+    ordered = {seg: _time_sorted(s) for seg, s in streams.items()}
+    start = dict.fromkeys(ordered, 0)
+    parts: list[JointAngles] = []
+    for marker in sorted(markers, key=lambda m: m.t):
+        cut = {seg: int(np.searchsorted(s.t, marker.t, side="left")) for seg, s in ordered.items()}
+        parts.append(pipe.feed_streams({seg: _rows(s, start[seg], cut[seg]) for seg, s in ordered.items()}).angles)
+        parts.append(pipe.feed([marker]).angles)
+        start = cut
+    parts.append(pipe.feed_streams({seg: _rows(s, start[seg], len(s)) for seg, s in ordered.items()}).angles)
+    result, last = pipe.finish()
+    assert pipe.calibration is not None
+    return result, JointAngles.concat([*parts, last.angles]), pipe.calibration, pipe.engine.details()
+
+
+def _time_sorted(s: SensorStream) -> SensorStream:
+    if len(s) < 2 or bool(np.all(np.diff(s.t) >= 0)):
+        return s
+    order = np.argsort(s.t, kind="stable")
+    return SensorStream(s.t[order], s.acc[order], s.gyr[order], None if s.mag is None else s.mag[order])
+
+
+def _rows(s: SensorStream, a: int, b: int) -> SensorStream:
+    return SensorStream(s.t[a:b], s.acc[a:b], s.gyr[a:b], None if s.mag is None else s.mag[a:b])

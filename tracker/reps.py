@@ -24,11 +24,13 @@ and a large one is not counted on a twitch.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 from tracker.analysis import Compensation, Hold, Rep
+from tracker.speed import SpeedWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class RepParams:
     count_deg: float = 10.0
     """A movement counts as a rep once it passes this, deg."""
     speed_window_s: float = 0.2
-    """Angular speed is the slope between the two halves of this trailing window, s."""
+    """Angular speed is the slope between the two halves of this trailing window, s (tracker.speed)."""
     hold_speed_fraction: float = 0.1
     """A hold starts/ends when the speed is under this fraction of the rise's top speed."""
     hold_min_speed_deg_s: float = 2.0
@@ -145,7 +147,10 @@ class RepCounter:
     _rest_level_deg: float = 0.0
     _prev_t: float | None = None
     _cur: _Current | None = None
-    _window: deque[tuple[float, float]] = field(default_factory=deque)
+    _window: SpeedWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._window = SpeedWindow(self.params.speed_window_s)
 
     def hold_elapsed(self, t: float) -> float:
         """Seconds counted in the current hold (0 if not holding); pauses do not count."""
@@ -164,34 +169,25 @@ class RepCounter:
         """Number the movement under way gets if it counts (1-based)."""
         return len(self.reps) + 1
 
-    def _speed(self, t: float, angle: float) -> float:
-        """deg/s: difference of the mean angle of the newer and older half of the window (robust to
-        tremor and sensor noise; lags by half the window at both ends of a hold, so durations hold)."""
-        w = self._window
-        w.append((t, angle))
-        while len(w) > 2 and t - w[1][0] >= self.params.speed_window_s:
-            w.popleft()
-        n = len(w)
-        if n < 4:
-            return 0.0
-        half = n // 2
-        older, newer = list(w)[:half], list(w)[n - half:]
-        dt = sum(x[0] for x in newer) / half - sum(x[0] for x in older) / half
-        da = sum(x[1] for x in newer) / half - sum(x[1] for x in older) / half
-        return da / dt if dt > 0 else 0.0
+    def speeds(self, t: np.ndarray, angle_deg: np.ndarray) -> np.ndarray:
+        """The angular speed (deg/s) at each of the next instants, for `update(..., speed=)`: a block of
+        instants at once, exactly what `update` works out for them one by one."""
+        return self._window.push_block(t, angle_deg)
 
     def begin_set(self) -> None:
         """A new set: nothing before it (rest times, speeds) carries into its first rep."""
         self._last_quiet_t = None
         self._prev_t = None
-        self._window.clear()
+        self._window.reset()
 
-    def update(self, t: float, angle_deg: float, paused: bool = False) -> list[RepEvent]:
+    def update(self, t: float, angle_deg: float, paused: bool = False, speed: float | None = None) -> list[RepEvent]:
         """Feed the next output instant (time s, angle deg); returns what happened.
 
-        paused: a compensation is active, so hold time does not accumulate."""
+        paused: a compensation is active, so hold time does not accumulate; speed: this instant's from
+        `speeds` (worked out here when None)."""
         p = self.params
-        speed = self._speed(t, angle_deg)
+        if speed is None:
+            speed = self._window.push(t, angle_deg)
         dt = 0.0 if self._prev_t is None else max(0.0, t - self._prev_t)
         self._prev_t = t
         events: list[RepEvent] = []
