@@ -27,6 +27,7 @@ pass gives.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +36,11 @@ from calibration.model import Calibration
 from calibration.segments import LEFT_AXIS, StartPosture, mount_from_vector_pairs
 from imu_core import kinematics as K
 from imu_core import quaternion as Q
-from imu_core.frames import Side, ir_sign
+from imu_core.frames import AXIS_INDEX, SegmentAxis, Side, ir_sign
 
 _Z = np.array([0.0, 0.0, 1.0])
+_LEFT = AXIS_INDEX[SegmentAxis.LEFT]
+_TWO_PI = 2.0 * math.pi
 _VERTICAL_COS = float(np.cos(np.radians(30.0)))
 """A thigh within 30 deg of vertical in the start posture has its long axis from gravity."""
 
@@ -108,6 +111,10 @@ class _AxisEvidence:
         before the rep), not from calibration: within one rep the filter's heading drift is nil, over a
         session it is degrees, and it would tilt the axis."""
         n = len(quat)
+        if n and not evidence.any():  # the leg at rest: only the reference moves on
+            self.reference = quat[-1]
+            self._open = False
+            return
         last_rest = np.maximum.accumulate(np.where(~evidence, np.arange(n), -1))
         refs = np.where((last_rest >= 0)[:, None], quat[np.maximum(last_rest, 0)], self.reference)
         rest_idx = np.flatnonzero(~evidence)
@@ -232,21 +239,32 @@ class OnlineAlignment:
         self._next_refit = self.params.axis_first_fit if learn_axes else 1 << 62
         self._learn_axes = learn_axes
         self._heading_reset = False
+        self._heading_gain = 1.0 - math.exp(-1.0 / (rate_hz * self.params.heading_tau_s))
+        self._thigh_vertical = bool(abs(posture.up_segment("thigh", side) @ _Z) > _VERTICAL_COS)
+        """The thigh is near vertical in the start posture: gravity gives its long axis."""
+        self._long_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+        self._long_axis_of: np.ndarray | None = None
+
+    @property
+    def thigh_long_axis_sensor(self) -> tuple[float, float, float]:
+        """The thigh's long axis in the thigh sensor's axes, with the current mount (unit)."""
+        if self._long_axis_of is not self.thigh_mount:
+            axis = Q.rotate(Q.conjugate(self.thigh_mount), K.LONG_AXIS).tolist()
+            self._long_axis, self._long_axis_of = (axis[0], axis[1], axis[2]), self.thigh_mount
+        return self._long_axis
 
     @property
     def thigh_axis_fitted(self) -> bool:
         """True once the thigh's long axis has been fitted from the exercise, or where it never will be
         (a vertical thigh, whose axis gravity gives; an exercise that keeps the calibration's axes)."""
-        thigh_up = self.posture.up_segment("thigh", self.side)
-        return self.axis_refits > 0 or abs(thigh_up @ _Z) > _VERTICAL_COS or not self._learn_axes
+        return self.axis_refits > 0 or self._thigh_vertical or not self._learn_axes
 
     @property
     def thigh_axis_known(self) -> bool:
         """False while the thigh's long axis is a guess: in postures with the knee hinge near vertical,
         until the first fit from the exercise. (Elsewhere calibration gives it well enough, gravity gives
         it for a vertical thigh, and exercises that do not turn the hip about the femur alone keep it.)"""
-        thigh_up = self.posture.up_segment("thigh", self.side)
-        return (self.axis_refits > 0 or not self._thigh_pending or abs(thigh_up @ _Z) > _VERTICAL_COS
+        return (self.axis_refits > 0 or not self._thigh_pending or self._thigh_vertical
                 or not self._learn_axes)
 
     # --- relative heading -----------------------------------------------------------------
@@ -256,28 +274,28 @@ class OnlineAlignment:
         thigh_seg_own: thigh segment orientation in the thigh filter's frame; shin_seg: shin segment
         orientation in the shin filter's frame; both (N, 4) at the same instants.
         """
-        h_thigh = Q.rotate(thigh_seg_own, LEFT_AXIS)
-        h_shin = Q.rotate(shin_seg, LEFT_AXIS)
+        h_thigh = Q.rotated_axis(thigh_seg_own, _LEFT)
+        h_shin = Q.rotated_axis(shin_seg, _LEFT)
         horiz = np.minimum(np.hypot(h_thigh[:, 0], h_thigh[:, 1]), np.hypot(h_shin[:, 0], h_shin[:, 1]))
         raw = np.arctan2(h_shin[:, 1], h_shin[:, 0]) - np.arctan2(h_thigh[:, 1], h_thigh[:, 0])
         # just past the threshold the heading of a near-vertical axis is poorly conditioned: weigh it in
         # gradually, and restart from a single sample only where it is well conditioned
         p = self.params
         weight = np.clip((horiz - p.min_axis_horizontal) / p.heading_weight_span, 0.0, 1.0)
-        gain = 1.0 - np.exp(-1.0 / (self.rate_hz * p.heading_tau_s))
-        out = np.empty(len(raw))
+        gain = self._heading_gain
+        out: list[float] = []
         est = self.relative_heading_rad
-        for i, (r, w) in enumerate(zip(raw.tolist(), weight.tolist(), strict=True)):
+        for r, w in zip(raw.tolist(), weight.tolist(), strict=True):
             if w > 0.0:
-                step = (r - est + np.pi) % (2.0 * np.pi) - np.pi
+                step = (r - est + math.pi) % _TWO_PI - math.pi
                 if self._heading_reset and w >= 1.0:
                     est += step
                     self._heading_reset = False
                 else:
                     est += gain * w * step
-            out[i] = est
+            out.append(est)
         self.relative_heading_rad = est
-        return out
+        return np.array(out)
 
     # --- long axes ------------------------------------------------------------------------
     def evidence_mask(self, shin_quat: np.ndarray) -> np.ndarray:

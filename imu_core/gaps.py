@@ -53,30 +53,31 @@ class GapBridgingFilter:
             prev_g, prev_a = gyr[0], acc[0]
         else:
             prev_t, prev_g, prev_a = self._last
-        all_t = np.concatenate([[prev_t], t])
-        dt = np.diff(all_t)
-        self.gaps += int(np.count_nonzero(dt * self.rate_hz > self.params.gap_factor))
-        missing = missing_counts(dt, self.rate_hz, self.params)
+        dt = np.diff(np.concatenate([[prev_t], t]))
         self._last = (float(t[-1]), np.array(gyr[-1]), np.array(acc[-1]))
+        late = dt * self.rate_hz > self.params.gap_factor
+        if not late.any():
+            return self.inner.update(gyr, acc)
+        self.gaps += int(np.count_nonzero(late))
+        missing = missing_counts(dt, self.rate_hz, self.params)
         if not missing.any():
             return self.inner.update(gyr, acc)
+        # stand-ins: k lost before sample i are all[i] + j / (k + 1) * (all[i + 1] - all[i]), j = 1..k
         all_g = np.vstack([prev_g[None, :], gyr])
         all_a = np.vstack([prev_a[None, :], acc])
-        rows_g: list[np.ndarray] = []
-        rows_a: list[np.ndarray] = []
-        real_index = np.empty(t.shape[0], dtype=np.int64)
-        n = 0
-        for i in range(t.shape[0]):
-            k = int(missing[i])
-            if k:
-                frac = (np.arange(1, k + 1) / (k + 1))[:, None]
-                rows_g.append(all_g[i] + frac * (all_g[i + 1] - all_g[i]))
-                rows_a.append(all_a[i] + frac * (all_a[i + 1] - all_a[i]))
-                n += k
-            rows_g.append(gyr[i:i + 1])
-            rows_a.append(acc[i:i + 1])
-            real_index[i] = n
-            n += 1
-        self.samples_bridged += int(missing.sum())
-        quat = self.inner.update(np.vstack(rows_g), np.vstack(rows_a))
-        return quat[real_index]
+        n_real, n_lost = t.shape[0], int(missing.sum())
+        real_index = np.arange(n_real) + np.cumsum(missing)
+        before = np.repeat(np.arange(n_real), missing)
+        j = np.arange(n_lost) - np.repeat(np.cumsum(missing) - missing, missing) + 1
+        frac = (j / (missing[before] + 1))[:, None]
+        filled_g = np.empty((n_real + n_lost, 3))
+        filled_a = np.empty((n_real + n_lost, 3))
+        stand_in = np.ones(n_real + n_lost, dtype=bool)
+        stand_in[real_index] = False
+        filled_g[real_index], filled_a[real_index] = gyr, acc
+        filled_g[stand_in] = all_g[before] + frac * (all_g[before + 1] - all_g[before])
+        filled_a[stand_in] = all_a[before] + frac * (all_a[before + 1] - all_a[before])
+        self.samples_bridged += n_lost
+        quat = self.inner.update(filled_g, filled_a)
+        real: np.ndarray = quat[real_index]
+        return real

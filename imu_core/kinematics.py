@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from imu_core import quaternion as Q
-from imu_core.frames import SegmentAxis, Side, axis_vector, ir_sign
+from imu_core.frames import AXIS_INDEX, SegmentAxis, Side, axis_vector, ir_sign
 
-_Y = axis_vector(SegmentAxis.LEFT)
+_LEFT = AXIS_INDEX[SegmentAxis.LEFT]
+_PROXIMAL = AXIS_INDEX[SegmentAxis.PROXIMAL]
 _Z = axis_vector(SegmentAxis.PROXIMAL)
 LONG_AXIS = _Z
 """A segment's long axis (proximal), segment coordinates."""
@@ -28,8 +29,13 @@ def segment_orientation(sensor_quat: np.ndarray, mount: np.ndarray,
     about the vertical from the filter's frame into the shared frame (one value, or one per sample).
     """
     q = Q.multiply(sensor_quat, Q.conjugate(mount))
+    return with_heading(q, heading_offset_rad)
+
+
+def with_heading(q: np.ndarray, heading_offset_rad: np.ndarray | float) -> np.ndarray:
+    """Quaternions (N, 4) turned about the vertical by heading_offset_rad (one value or one per row)."""
     if np.any(heading_offset_rad):
-        q = Q.multiply(Q.about_z(heading_offset_rad), q)
+        return Q.multiply(Q.about_axis(2, heading_offset_rad), q)
     return q
 
 
@@ -40,9 +46,9 @@ def knee_flexion_rad(thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
     Only the thigh's long axis enters, so a thigh sensor slipping about the femur on soft tissue (its
     largest artefact) does not change the result.
     """
-    z_thigh = Q.rotate(thigh, _Z)
-    z_shin = Q.rotate(shin, _Z)
-    y_shin = Q.rotate(shin, _Y)
+    z_thigh = Q.rotated_axis(thigh, _PROXIMAL)
+    z_shin = Q.rotated_axis(shin, _PROXIMAL)
+    y_shin = Q.rotated_axis(shin, _LEFT)
     along_hinge = np.sum(Q.cross(z_thigh, z_shin) * y_shin, axis=-1)
     flexion: np.ndarray = np.arctan2(along_hinge, np.sum(z_thigh * z_shin, axis=-1))
     return flexion
@@ -50,7 +56,7 @@ def knee_flexion_rad(thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
 
 def femur_from_shin(shin: np.ndarray, knee_flexion: np.ndarray) -> np.ndarray:
     """Femur orientation implied by the shin and the knee's hinge angle (rad)."""
-    return Q.multiply(shin, Q.from_axis_angle(_Y, -np.asarray(knee_flexion)))
+    return Q.multiply(shin, Q.about_axis(_LEFT, -np.asarray(knee_flexion)))
 
 
 def hip_internal_rotation_rad(femur: np.ndarray, femur_reference: np.ndarray, side: Side) -> np.ndarray:
@@ -63,7 +69,9 @@ def hip_internal_rotation_rad(femur: np.ndarray, femur_reference: np.ndarray, si
 def long_axis_drift_rad(segment: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """How far a segment's long axis has turned away from its reference direction (rad, >= 0)."""
     rel = Q.multiply(Q.conjugate(reference), segment)
-    return Q.swing_angle(rel, _Z)
+    # Q.swing_angle(rel, _Z), whose dot product with z is the moved axis's z component
+    drift: np.ndarray = np.arccos(np.clip(Q.rotated_axis(rel, _PROXIMAL)[..., 2], -1.0, 1.0))
+    return drift
 
 
 def mean_orientation(q: np.ndarray) -> np.ndarray:
@@ -80,4 +88,5 @@ __all__ = [
     "long_axis_drift_rad",
     "mean_orientation",
     "segment_orientation",
+    "with_heading",
 ]

@@ -11,10 +11,18 @@ import numpy as np
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
 
+_FEW_ROWS = 4
+"""Up to this many rows, Python floats beat numpy's per-operation set-up (same IEEE arithmetic, in the
+same order, so the same bits)."""
+
+
 def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b (broadcasts over leading dimensions)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
+    if a.ndim <= 2 and b.ndim <= 2 and len(a) <= _FEW_ROWS and len(b) <= _FEW_ROWS and (
+            a.ndim == 1 or b.ndim == 1 or len(a) == len(b)):
+        return _multiply_rows(a, b)
     aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     return np.stack(
@@ -26,6 +34,19 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ],
         axis=-1,
     )
+
+
+def _multiply_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`multiply` for a few rows (or one quaternion): a (4,) or (n, 4), b (4,) or (n, 4)."""
+    n = len(a) if a.ndim == 2 else len(b) if b.ndim == 2 else 1
+    rows_a: list[list[float]] = a.tolist() if a.ndim == 2 else [a.tolist()] * n
+    rows_b: list[list[float]] = b.tolist() if b.ndim == 2 else [b.tolist()] * n
+    out = [(aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw)
+           for (aw, ax, ay, az), (bw, bx, by, bz) in zip(rows_a, rows_b, strict=True)]
+    if a.ndim == 1 and b.ndim == 1:
+        return np.array(out[0], dtype=float)
+    return np.array(out, dtype=float).reshape(n, 4)
 
 
 def conjugate(q: np.ndarray) -> np.ndarray:
@@ -54,6 +75,51 @@ def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     qv = q[..., 1:]
     t = 2.0 * cross(qv, v)
     out: np.ndarray = v + q[..., :1] * t + cross(qv, t)
+    return out
+
+
+def rotated_axis(q: np.ndarray, axis: int) -> np.ndarray:
+    """The coordinate axis `axis` (0 x, 1 y, 2 z) rotated by unit quaternion(s) q (..., 4): `rotate(q,
+    e_axis)`, a column of q's rotation matrix, at a third of the arithmetic."""
+    q = np.asarray(q, dtype=float)
+    if q.ndim <= 2 and len(q) <= _FEW_ROWS:
+        return _rotated_axis_rows(q, axis)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    out = np.empty((*q.shape[:-1], 3))
+    if axis == 0:
+        out[..., 0], out[..., 1], out[..., 2] = 1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), \
+            2.0 * (x * z - w * y)
+    elif axis == 1:
+        out[..., 0], out[..., 1], out[..., 2] = 2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), \
+            2.0 * (y * z + w * x)
+    else:
+        out[..., 0], out[..., 1], out[..., 2] = 2.0 * (x * z + w * y), 2.0 * (y * z - w * x), \
+            1.0 - 2.0 * (x * x + y * y)
+    return out
+
+
+def _rotated_axis_rows(q: np.ndarray, axis: int) -> np.ndarray:
+    """`rotated_axis` for a few rows (or one quaternion)."""
+    out = []
+    for w, x, y, z in (q.tolist() if q.ndim == 2 else [q.tolist()]):
+        if axis == 0:
+            out.append((1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)))
+        elif axis == 1:
+            out.append((2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)))
+        else:
+            out.append((2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)))
+    if q.ndim == 1:
+        return np.array(out[0], dtype=float)
+    return np.array(out, dtype=float).reshape(len(out), 3)
+
+
+def about_axis(axis: int, angle_rad: np.ndarray | float) -> np.ndarray:
+    """Rotation(s) by angle_rad about the coordinate axis `axis` (0 x, 1 y, 2 z): `from_axis_angle` for
+    a coordinate axis, without its general set-up."""
+    half = 0.5 * np.asarray(angle_rad, dtype=float)
+    out = np.zeros((*half.shape, 4))
+    out[..., 0] = np.cos(half)
+    out[..., 1 + axis] = np.sin(half)
     return out
 
 

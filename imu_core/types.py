@@ -151,6 +151,8 @@ class JointAngles:
     def concat(parts: list[JointAngles]) -> JointAngles:
         if not parts:
             return JointAngles.empty()
+        if len(parts) == 1:
+            return parts[0]
         return JointAngles(
             np.concatenate([p.t for p in parts]),
             np.concatenate([p.hip_ir_deg for p in parts]),

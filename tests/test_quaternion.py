@@ -65,3 +65,32 @@ def test_slerp_halfway_is_half_the_angle() -> None:
 def test_heading_of_a_yawed_and_tilted_body() -> None:
     q = Q.multiply(Q.about_z(0.7), Q.from_axis_angle(np.array([1.0, 0, 0]), 0.2))
     assert float(Q.heading(q)) == pytest.approx(0.7, abs=1e-9)
+
+
+def _hamilton_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The product written out in numpy, for any number of rows."""
+    aw, ax, ay, az = np.moveaxis(np.broadcast_to(a, np.broadcast_shapes(a.shape, b.shape)), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)), -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 4, 5, 100])
+def test_few_rows_and_many_rows_give_the_same_bits(rows: int) -> None:
+    """Up to a few rows the products and rotated axes are worked out in Python floats (the live path's
+    one-sample blocks); the same arithmetic as numpy's, so the same bits as the offline path's blocks."""
+    rng = np.random.default_rng(rows)
+    a, b = Q.normalize(rng.normal(size=(rows, 4))), Q.normalize(rng.normal(size=(rows, 4)))
+    one = Q.normalize(rng.normal(size=4))
+    for x, y in ((a, b), (a, one), (one, b), (one, one)):
+        got = Q.multiply(x, y)
+        expected = _hamilton_numpy(x, y)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+    for axis in range(3):
+        unit = np.eye(3)[axis]
+        np.testing.assert_array_equal(Q.rotated_axis(a, axis), Q.rotate(a, unit))
+        np.testing.assert_array_equal(Q.rotated_axis(one, axis), Q.rotate(one, unit))
+        angles = rng.normal(size=rows)
+        np.testing.assert_array_equal(Q.about_axis(axis, angles) + 0.0,  # + 0.0: -0.0 and 0.0 alike
+                                      Q.from_axis_angle(unit, angles) + 0.0)

@@ -279,14 +279,13 @@ class SessionPipeline:
             shin_seg = K.segment_orientation(shin_q[sl], align.shin_mount)
             thigh_own = K.segment_orientation(thigh_q[sl], align.thigh_mount)
             heading = align.track_heading(thigh_own, shin_seg)
-            thigh_seg = K.segment_orientation(thigh_q[sl], align.thigh_mount, heading)
+            thigh_seg = K.with_heading(thigh_own, heading)
             flex = K.knee_flexion_rad(thigh_seg, shin_seg)
             femur = K.femur_from_shin(shin_seg, flex)
             ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
             drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
             parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
-            long_axis = Q.rotate(Q.conjugate(align.thigh_mount), K.LONG_AXIS)
-            thigh_alignment += [(tuple(long_axis.tolist()), align.axis_refits, align.thigh_axis_known,
+            thigh_alignment += [(align.thigh_long_axis_sensor, align.axis_refits, align.thigh_axis_known,
                                  align.thigh_axis_fitted)] * (end - start)
             align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
             if due is not None:

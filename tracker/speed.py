@@ -16,6 +16,9 @@ from collections import deque
 
 import numpy as np
 
+_FEW = 16
+"""Blocks up to this long go through `push` one instant at a time (numpy's set-up costs more there)."""
+
 
 class SpeedWindow:
     """Trailing-window speed of one angle, deg/s; state carried across pushes, cleared by `reset`."""
@@ -56,8 +59,9 @@ class SpeedWindow:
     def push_block(self, t: np.ndarray, angle_deg: np.ndarray) -> np.ndarray:
         """Add instants (N,) in time order; their speeds (N,), deg/s, as `push` one by one gives them."""
         n_new = len(t)
-        if n_new == 0:
-            return np.zeros(0)
+        if n_new <= _FEW:
+            push = self.push
+            return np.array([push(a, b) for a, b in zip(t.tolist(), angle_deg.tolist(), strict=True)], dtype=float)
         w = self._entries
         if not w:
             self._origin_s = float(t[0])
