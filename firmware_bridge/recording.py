@@ -8,6 +8,7 @@ which round-trips exactly).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -34,6 +35,7 @@ META_KEYS = ("format", "side", "exercise", "sensors", "sample_rate_hz")
 REQUIRED_SEGMENTS = (Segment.THIGH, Segment.SHIN)
 
 _SEGMENT_NAMES = tuple(s.value for s in Segment)
+_SEGMENT_CODES = {name: code for code, name in enumerate(_SEGMENT_NAMES)}
 _SIDE_NAMES = tuple(s.value for s in Side)
 
 
@@ -54,20 +56,31 @@ def read_recording(folder: Path) -> Recording:
                      sample_rate_hz=rate, sensors_info=sensors, extra_meta=extra)
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise RecordingFormatError(
             f"{path.name} is missing.", str(path),
             advice=f"A recording folder needs {META_FILE}, {SAMPLES_FILE} and {MARKERS_FILE}; "
                    "re-export the recording or restore the file.")
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise RecordingFormatError("the file is not UTF-8 text.", str(path), None,
-                                   "Save it as UTF-8 (plain text).") from e
+        return path.read_bytes()
     except OSError as e:
         raise RecordingFormatError(f"cannot read the file ({e.strerror or e}).", str(path), None,
                                    "Check that the file exists and is readable.") from e
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """The text of a file as `open(path, encoding="utf-8-sig")` reads it (universal newlines)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise RecordingFormatError("the file is not UTF-8 text.", str(path), None,
+                                   "Save it as UTF-8 (plain text).") from e
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _read_text(path: Path) -> str:
+    return _decode(_read_bytes(path), path)
 
 
 def _key_line(text: str, key: str) -> int | None:
@@ -130,17 +143,22 @@ def _read_meta(path: Path) -> tuple[Side, str, dict[str, dict[str, Any]], float,
     return Side(side), exercise, sensors, float(rate), extra
 
 
-def _split_header(path: Path, header: Sequence[str]) -> str:
-    """Read a CSV file, check its header line, return the text after it (line 2 onwards)."""
-    text = _read_text(path)
+def _split_header(path: Path, header: Sequence[str], text: str | None = None) -> str:
+    """Read a CSV file (unless its `text` is given), check its header line, return the text after it."""
+    if text is None:
+        text = _read_text(path)
     first, _, body = text.partition("\n")
+    _check_header(first, path, header)
+    return body
+
+
+def _check_header(first: str, path: Path, header: Sequence[str]) -> None:
     row = next(csv.reader([first]), None) if first else None
     if row is None or [h.strip() for h in row] != list(header):
         got = "an empty first line" if not first else repr(first)
         raise RecordingFormatError(
             f"bad header: found {got}, expected {','.join(header)!r}.", str(path), 1,
             "The first line must be exactly that header.")
-    return body
 
 
 def _csv_rows(body: str, n_fields: int, path: Path) -> tuple[list[list[str]], list[int]]:
@@ -191,6 +209,7 @@ class _SampleTable:
 
     t: np.ndarray
     sensor: np.ndarray
+    """int8 index into _SEGMENT_NAMES"""
     imu: np.ndarray
     """(N, 6) ax ay az gx gy gz"""
     mag: np.ndarray
@@ -199,42 +218,63 @@ class _SampleTable:
 
 
 def _read_samples(path: Path) -> dict[Segment, SensorStream]:
-    body = _split_header(path, SAMPLES_HEADER)
-    table = _parse_samples_fast(body) or _parse_samples_checked(body, path)
+    raw = _read_bytes(path)
+    data = raw.removeprefix(codecs.BOM_UTF8)
+    if data.isascii():  # the usual case, worked on as bytes: no 48 MB of str, decoded only when needed
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.find(b"\n")
+        end = len(data) if end < 0 else end
+        _check_header(data[:end].decode("ascii"), path, SAMPLES_HEADER)
+        start = end + 1
+        table = _parse_samples_fast(data, start) or _parse_samples_checked(data[start:].decode("ascii"), path)
+    else:
+        body = _split_header(path, SAMPLES_HEADER, _decode(raw, path))
+        table = (_parse_samples_fast(body.encode("ascii")) if body.isascii() else None) \
+            or _parse_samples_checked(body, path)
     return _streams(table, path)
 
 
-def _parse_samples_fast(body: str) -> _SampleTable | None:
-    """The common case, a plain file as `write_recording` makes it, parsed by numpy in C.
+_NOT_IN_PLAIN_ROWS = (b'"', b"a", b"A", b"f", b"F", b"\r", b"\0", b"\v", b"\f", b"\x1c", b"\x1d", b"\x1e")
+"""Quotes, the letters of nan/inf (sensor names have none of a, f), and the control characters that
+str.splitlines or pandas' tokenizer take as line ends or treat specially."""
 
-    Returns None when anything is unusual (quotes, blank lines, nan/inf, odd field counts, unknown
-    sensors, unparsable numbers): `_parse_samples_checked` then reads the file row by row and names
-    the line of the first problem. Both give the same table for every file the fast path accepts.
+
+def _parse_samples_fast(data: bytes, start: int = 0) -> _SampleTable | None:
+    """The common case, a plain file as `write_recording` makes it, parsed by pandas in C.
+
+    `data[start:]` is the ASCII text after the header line (line 2 onwards). Returns None when anything
+    is unusual (quotes, blank lines, nan/inf, odd field counts, unknown sensors, unparsable numbers):
+    `_parse_samples_checked` then reads the file row by row and names the line of the first problem.
+    Both give the same table for every file the fast path accepts.
     """
-    if not body:
+    if start >= len(data) or any(data.find(c, start) >= 0 for c in _NOT_IN_PLAIN_ROWS):
         return None
-    if not body.endswith("\n"):
-        body += "\n"
-    # No quotes, no blank lines, and none of the letters of nan/inf (sensor names have none of a, f).
-    if any(c in body for c in '"aAfF') or "\n\n" in body:
-        return None
-    lines = body.splitlines()
-    n = len(lines)
+    body = np.frombuffer(data, dtype=np.uint8, offset=start)  # (numpy counts bytes faster than bytes.count)
+    n = int(np.count_nonzero(body == ord("\n"))) + (not data.endswith(b"\n"))
     n_fields = len(SAMPLES_HEADER)
-    # Every row has at least n_fields fields (loadtxt below needs them), so equal totals mean exactly.
-    if n != body.count("\n") or body.count(",") != (n_fields - 1) * n:
+    # pandas fills short rows with nan and refuses long ones, except the first, whose extra field it
+    # takes as the index: with the first row exact and the totals equal, every row is exact.
+    first_end = data.find(b"\n", start)
+    if data.count(b",", start, len(data) if first_end < 0 else first_end) != n_fields - 1 \
+            or int(np.count_nonzero(body == ord(","))) != (n_fields - 1) * n:
         return None
     import pandas as pd
 
+    buffer = io.BytesIO(data)  # shares data's memory
+    buffer.seek(start)
     try:  # pandas' C reader (its default precision reads every number as Python's float() does: tested)
-        frame = pd.read_csv(io.StringIO(body), header=None, names=list(SAMPLES_HEADER), dtype={"sensor": str},
-                            na_filter=True, keep_default_na=False, na_values=[""],
-                            engine="c")
+        frame = pd.read_csv(buffer, header=None, names=list(SAMPLES_HEADER), dtype={"sensor": "category"},
+                            na_filter=True, keep_default_na=False, na_values=[""], engine="c")
     except (ValueError, OverflowError, pd.errors.ParserError):
         return None
-    sensor = frame["sensor"].to_numpy(dtype=str)
-    if not bool(np.isin(sensor, _SEGMENT_NAMES).all()):
+    if len(frame) != n:
+        return None  # blank lines (skipped by pandas)
+    names = frame["sensor"].cat.categories
+    codes = frame["sensor"].cat.codes.to_numpy()
+    if not all(name in _SEGMENT_CODES for name in names) or bool((codes < 0).any()):
         return None
+    sensor = np.array([_SEGMENT_CODES[name] for name in names], dtype=np.int8)[codes]
     numeric = [c for c in SAMPLES_HEADER if c != "sensor"]
     if any(frame[c].dtype != np.float64 and frame[c].dtype != np.int64 for c in numeric):
         return None
@@ -254,15 +294,18 @@ def _parse_samples_checked(body: str, path: Path) -> _SampleTable:
     p = str(path)
     lines = np.array(line_list, dtype=np.int64)
     if not rows:
-        return _SampleTable(np.zeros(0), np.zeros(0, dtype=str), np.zeros((0, 6)), np.zeros((0, 3)), lines)
+        return _SampleTable(np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros((0, 6)), np.zeros((0, 3)), lines)
     cols: list[Sequence[str]] = list(zip(*rows, strict=True))
 
-    sensor = np.array(cols[1], dtype=str)
-    bad = np.flatnonzero(~np.isin(sensor, _SEGMENT_NAMES))
+    names = np.array(cols[1], dtype=str)
+    bad = np.flatnonzero(~np.isin(names, _SEGMENT_NAMES))
     if bad.size:
         i = int(bad[0])
-        raise RecordingFormatError(f"unknown sensor {str(sensor[i])!r}.", p, int(lines[i]),
+        raise RecordingFormatError(f"unknown sensor {str(names[i])!r}.", p, int(lines[i]),
                                    f"The sensor column holds a segment name: {', '.join(_SEGMENT_NAMES)}.")
+    sensor = np.zeros(len(rows), dtype=np.int8)
+    for code, name in enumerate(_SEGMENT_NAMES):
+        sensor[names == name] = code
     t = _numbers(cols[0], "t", line_list, path)
     imu = np.column_stack([_numbers(cols[c], SAMPLES_HEADER[c], line_list, path) for c in range(2, 8)])
 
@@ -294,7 +337,7 @@ def _streams(table: _SampleTable, path: Path) -> dict[Segment, SensorStream]:
     has_mag = np.asarray(~np.isnan(table.mag[:, 0]), dtype=bool)
     streams: dict[Segment, SensorStream] = {}
     for seg in Segment:
-        idx = np.flatnonzero(table.sensor == seg.value)
+        idx = np.flatnonzero(table.sensor == _SEGMENT_CODES[seg.value])
         if idx.size == 0:
             continue
         seg_has = has_mag[idx]

@@ -327,13 +327,70 @@ def test_not_utf8(folder: Path) -> None:
     expect_error(folder, MARKERS_FILE, None, "UTF-8")
 
 
-def test_fast_and_checked_parsers_agree(folder: Path) -> None:
-    """The numpy fast path must accept what write_recording writes and read it as the checked path does."""
+def assert_parsers_agree(data: bytes, path: Path) -> None:
+    """The fast path accepts `data` (a whole samples.csv) and reads it bit for bit as the checked path does."""
     from firmware_bridge import recording as mod
 
-    body = (folder / SAMPLES_FILE).read_text(encoding="utf-8").partition("\n")[2]
-    fast = mod._parse_samples_fast(body)
-    checked = mod._parse_samples_checked(body, folder / SAMPLES_FILE)
+    start = data.index(b"\n") + 1
+    fast = mod._parse_samples_fast(data, start)
+    checked = mod._parse_samples_checked(data[start:].decode("ascii"), path)
     assert fast is not None
     for name in ("t", "sensor", "imu", "mag", "lines"):
-        np.testing.assert_array_equal(getattr(fast, name), getattr(checked, name))
+        a, b = getattr(fast, name), getattr(checked, name)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes(), name
+
+
+def test_fast_and_checked_parsers_agree(folder: Path) -> None:
+    """The fast path must accept what write_recording writes and read it as the checked path does."""
+    assert_parsers_agree((folder / SAMPLES_FILE).read_bytes(), folder / SAMPLES_FILE)
+
+
+def test_fast_and_checked_parsers_agree_on_awkward_numbers(tmp_path: Path) -> None:
+    """Numbers as other tools write them: every magnitude, few or many digits, exponents, integers."""
+    rng = np.random.default_rng(7)
+    n = 5000
+    values = rng.normal(0, 1, (n, 9)) * 10.0 ** rng.integers(-325, 300, (n, 9))
+    digits = rng.integers(1, 30, (n, 9))
+    extra = ["0", "-0", "+1.5", ".5", "5.", "1E5", "007", "9007199254740993", "123456789012345678901234567890",
+             "2.2250738585072011e-308", "4.9406564584124654e-324", "1.7976931348623157e308",
+             "0.1000000000000000055511151231257827021181583404541015625"]
+    rows = []
+    for i in range(n):
+        cells = [f"{v:.{d}g}" if i % 3 else repr(float(v)) for v, d in zip(values[i], digits[i], strict=True)]
+        cells[i % 9] = extra[i % len(extra)]
+        mag = cells[6:] if i % 2 else ["", "", ""]
+        rows.append(",".join([f"{i / 100:.2f}", "thigh" if i % 2 else "shin", *cells[:6], *mag]))
+    data = "\n".join([HEADER, *rows]).encode()
+    assert_parsers_agree(data, tmp_path / SAMPLES_FILE)
+
+
+def test_bom_and_crlf_take_the_fast_path(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware_bridge import recording as mod
+
+    plain = read_recording(folder)
+    data = (folder / SAMPLES_FILE).read_bytes()
+    (folder / SAMPLES_FILE).write_bytes(b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))
+
+    def refuse(body: str, path: Path) -> None:
+        raise AssertionError("the checked parser was used")
+
+    monkeypatch.setattr(mod, "_parse_samples_checked", refuse)
+    assert_recordings_equal(plain, read_recording(folder))
+
+
+def test_non_ascii_header_and_non_utf8_samples(folder: Path) -> None:
+    """Text other than ASCII is read as UTF-8 (a no-break space is stripped from a header name like a space)."""
+    plain = read_recording(folder)
+    data = (folder / SAMPLES_FILE).read_bytes()
+    (folder / SAMPLES_FILE).write_bytes(data.replace(b"t,sensor,", "t,\u00a0sensor,".encode(), 1))
+    assert_recordings_equal(plain, read_recording(folder))
+    (folder / SAMPLES_FILE).write_bytes(data + b"0.5,thigh,0,0,9.81,0,0,0,1,2,3\xe9\n")
+    expect_error(folder, SAMPLES_FILE, None, "not UTF-8")
+
+
+def test_extra_field_in_the_first_row_is_not_taken_as_an_index(folder: Path) -> None:
+    """pandas would read a first row with one field too many as an index column and shift every row."""
+    write_samples(folder, ["0,0.00,thigh,0,0,9.81,0,0,0,,,", "1,0.00,shin,0,0,9.81,0,0,0,,,",
+                           "2,0.01,shin,0,0,9.81,0,0,0"])
+    expect_error(folder, SAMPLES_FILE, 2, "12 fields")
