@@ -124,56 +124,60 @@ class CompensationDetector:
         thigh: the thigh sensor's orientation and long axis, with which the thigh drift check compares
         the long axis's direction now with its direction at rest (rather than the size of
         thigh_drift_deg), in the thigh sensor's own frame (no thigh-to-shin heading involved)."""
-        dt = 0.0 if self._prev_t is None else max(0.0, t - self._prev_t)
+        prev_t = self._prev_t
+        dt = 0.0 if prev_t is None else max(0.0, t - prev_t)
         self._prev_t = t
         changes: list[CompensationChange] = []
-        p = self.params
-        realigned = thigh is not None and thigh.alignment_epoch != self._epoch
-        fitted_now = thigh is not None and thigh.axis_fitted and not self._fitted
+        realigned = fitted_now = False
         if thigh is not None:
+            realigned = thigh.alignment_epoch != self._epoch
+            fitted_now = thigh.axis_fitted and not self._fitted
             self._epoch = thigh.alignment_epoch
             self._fitted = thigh.axis_fitted
+        hold_tau = self.hold_tau_s
         for w in self._watches:
-            if w.check is Check.THIGH_DRIFT and thigh is not None:
+            check = w.check
+            if check is Check.THIGH_DRIFT and thigh is not None:
                 deviation = self._axis_deviation(thigh, moving, dt) if thigh.axis_known else None
                 if deviation is None:
                     w.over_since = None
                     continue
             else:
                 v = values[w.value_index]
-                if math.isnan(v):
+                if v != v:  # NaN: not measured
                     continue
-                if w.check is Check.KNEE_FLEXION_CHANGE and thigh is not None and not thigh.axis_fitted:
+                knee = check is Check.KNEE_FLEXION_CHANGE
+                if knee and thigh is not None and not thigh.axis_fitted:
                     # the knee angle rests on the thigh's long axis: nothing to judge before it is known
                     w.last, w.over_since = v, None
                     if not moving:
                         w.baseline = v
                     continue
-                if fitted_now and moving and w.check is Check.KNEE_FLEXION_CHANGE:
-                    w.baseline = v  # what the knee did before the axis was known cannot be told
-                elif realigned and not math.isnan(w.last) and not math.isnan(w.baseline):
-                    w.baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
+                baseline = w.baseline
+                if fitted_now and moving and knee:
+                    baseline = v  # what the knee did before the axis was known cannot be told
+                elif realigned and w.last == w.last and baseline == baseline:
+                    baseline += v - w.last  # the reading jumped with the new alignment, the leg did not
                 w.last = v
-                if moving and self.hold_tau_s is not None and not math.isnan(w.baseline):
-                    w.baseline += (v - w.baseline) * min(1.0, dt / self.hold_tau_s)
                 if not moving:
-                    if math.isnan(w.baseline):
-                        w.baseline = v
-                    else:
-                        w.baseline += (v - w.baseline) * min(1.0, dt / self.rest_tau_s)
+                    w.baseline = (v if baseline != baseline
+                                  else baseline + (v - baseline) * min(1.0, dt / self.rest_tau_s))
                     continue
-                deviation = abs(v - w.baseline)
+                if hold_tau is not None and baseline == baseline:
+                    baseline += (v - baseline) * min(1.0, dt / hold_tau)
+                w.baseline = baseline
+                deviation = abs(v - baseline)
             if w.onset is None:
                 if deviation > w.threshold_deg:
                     if w.over_since is None:
                         w.over_since = t
-                    if t - w.over_since >= p.min_duration_s:
+                    if t - w.over_since >= self.params.min_duration_s:
                         w.onset = w.over_since
-                        comp = Compensation(w.check.value, w.onset, math.nan, rep_no)
+                        comp = Compensation(check.value, w.onset, math.nan, rep_no)
                         changes.append(CompensationChange(True, comp))
                 else:
                     w.over_since = None
-            elif deviation < p.release_fraction * w.threshold_deg:
+            elif deviation < self.params.release_fraction * w.threshold_deg:
                 changes.append(self._end(w, t, rep_no))
         return changes
 
