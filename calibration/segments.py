@@ -102,7 +102,7 @@ def mount_from_vector_pairs(primary_sensor: np.ndarray, primary_segment: np.ndar
         a = np.asarray(a, dtype=float) / np.linalg.norm(a)
         b = np.asarray(b, dtype=float) - (np.asarray(b, dtype=float) @ a) * a
         b = b / np.linalg.norm(b)
-        return np.stack([a, b, np.cross(a, b)], axis=1)
+        return np.stack([a, b, Q.cross(a, b)], axis=1)  # (np.cross's arithmetic, without its set-up)
 
     return Q.from_matrix(triad(primary_segment, secondary_segment) @ triad(primary_sensor, secondary_sensor).T)
 

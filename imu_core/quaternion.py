@@ -72,6 +72,9 @@ def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Rotate vector(s) v (..., 3) by unit quaternion(s) q (..., 4)."""
     q = np.asarray(q, dtype=float)
     v = np.asarray(v, dtype=float)
+    if q.ndim <= 2 and v.ndim <= 2 and len(q) <= _FEW_ROWS and len(v) <= _FEW_ROWS and (
+            q.ndim == 1 or v.ndim == 1 or len(q) == len(v)):
+        return _rotate_rows(q, v)
     qv = q[..., 1:]
     t = 2.0 * cross(qv, v)
     out: np.ndarray = v + q[..., :1] * t + cross(qv, t)
@@ -121,6 +124,21 @@ def about_axis(axis: int, angle_rad: np.ndarray | float) -> np.ndarray:
     out[..., 0] = np.cos(half)
     out[..., 1 + axis] = np.sin(half)
     return out
+
+
+def _rotate_rows(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """`rotate` for a few rows (or one quaternion and one vector), in `rotate`'s order of operations."""
+    n = len(q) if q.ndim == 2 else len(v) if v.ndim == 2 else 1
+    rows_q: list[list[float]] = q.tolist() if q.ndim == 2 else [q.tolist()] * n
+    rows_v: list[list[float]] = v.tolist() if v.ndim == 2 else [v.tolist()] * n
+    out = []
+    for (w, x, y, z), (v0, v1, v2) in zip(rows_q, rows_v, strict=True):
+        t0, t1, t2 = 2.0 * (y * v2 - z * v1), 2.0 * (z * v0 - x * v2), 2.0 * (x * v1 - y * v0)
+        out.append((v0 + w * t0 + (y * t2 - z * t1), v1 + w * t1 + (z * t0 - x * t2),
+                    v2 + w * t2 + (x * t1 - y * t0)))
+    if q.ndim == 1 and v.ndim == 1:
+        return np.array(out[0], dtype=float)
+    return np.array(out, dtype=float).reshape(n, 3)
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -94,3 +94,22 @@ def test_few_rows_and_many_rows_give_the_same_bits(rows: int) -> None:
         angles = rng.normal(size=rows)
         np.testing.assert_array_equal(Q.about_axis(axis, angles) + 0.0,  # + 0.0: -0.0 and 0.0 alike
                                       Q.from_axis_angle(unit, angles) + 0.0)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3, 4, 5, 50])
+def test_rotations_of_few_rows_give_the_bits_of_many(rows: int) -> None:
+    rng = np.random.default_rng(100 + rows)
+    q, v = Q.normalize(rng.normal(size=(rows, 4))), rng.normal(size=(rows, 3))
+    one_q, one_v = Q.normalize(rng.normal(size=4)), rng.normal(size=3)
+
+    def written_out(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+        shape = np.broadcast_shapes(q.shape[:-1], v.shape[:-1])
+        qv, w = np.broadcast_to(q[..., 1:], (*shape, 3)), np.broadcast_to(q[..., :1], (*shape, 1))
+        t = 2.0 * Q.cross(qv, np.broadcast_to(v, (*shape, 3)))
+        return v + w * t + Q.cross(qv, t)
+
+    for x, y in ((q, v), (q, one_v), (one_q, v), (one_q, one_v)):
+        got = Q.rotate(x, y)
+        expected = written_out(x, y)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)

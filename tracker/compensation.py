@@ -14,6 +14,7 @@ end are defined, nor on the size of the range.)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -44,7 +45,7 @@ class ThighPose(NamedTuple):
     """The thigh at one output instant, for the thigh drift check (a named tuple: one is made for every
     output instant of a set)."""
 
-    quat: tuple[float, float, float, float]
+    quat: Sequence[float]
     """The thigh sensor's orientation (wxyz, sensor to its filter's frame)."""
     long_axis: tuple[float, float, float]
     """The thigh's long axis in the sensor's axes (unit)."""
@@ -58,7 +59,7 @@ class ThighPose(NamedTuple):
     the angle between the two long axes, is not judged before."""
 
 
-def _rotate(q: tuple[float, float, float, float], v: tuple[float, float, float]) -> tuple[float, float, float]:
+def _rotate(q: Sequence[float], v: tuple[float, float, float]) -> tuple[float, float, float]:
     w, x, y, z = q
     vx, vy, vz = v
     # t = 2 q_vec x v; v' = v + w t + q_vec x t
@@ -185,9 +186,9 @@ class CompensationDetector:
         """Angle the thigh's long axis has turned since rest, deg; None while at rest (the resting
         orientation follows then). Both directions use the current long axis, so a refit of the
         sensor's mount during a rep changes nothing."""
-        q = thigh.quat
+        q: Sequence[float] = thigh.quat
         if not moving or self.hold_tau_s is not None:
-            base = self._rest_quat
+            base: Sequence[float] | None = self._rest_quat
             if base is None:
                 base = q
             elif q[0] * base[0] + q[1] * base[1] + q[2] * base[2] + q[3] * base[3] < 0.0:

@@ -132,12 +132,15 @@ class ExerciseEngine:
         alignment current at each instant (see ThighPose)."""
         speeds = self.counter.speeds(angles.t, self.direction * angles.hip_ir_deg).tolist()
         step = self._step
+        pose = tuple.__new__  # ThighPose(...) without the named tuple's Python-level __new__: one per instant
         events: list[RepEvent] = []
         for t, ir, knee, drift, pelvis, q, (axis, refits, known, fitted), speed in zip(
                 angles.t.tolist(), angles.hip_ir_deg.tolist(), angles.knee_flexion_deg.tolist(),
                 angles.thigh_drift_deg.tolist(), angles.pelvis_motion_deg.tolist(), thigh_quat.tolist(),
                 thigh_alignment, speeds, strict=True):
-            events += step(t, ir, knee, drift, pelvis, ThighPose(tuple(q), axis, refits, known, fitted), speed)
+            happened = step(t, ir, knee, drift, pelvis, pose(ThighPose, (q, axis, refits, known, fitted)), speed)
+            if happened:
+                events += happened
         return events
 
     def _step(self, t: float, hip_ir_deg: float, knee_flexion_deg: float, thigh_drift_deg: float,

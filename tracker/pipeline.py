@@ -12,7 +12,7 @@ it) -> the exercise's rep counter during the exercise phase.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from calibration.calibrate import PhaseData, calibrate, still_phases
 from calibration.errors import MissingPhaseError
 from calibration.model import Calibration
-from calibration.online import OnlineAlignment
+from calibration.online import AlignmentSpan, OnlineAlignment
 from calibration.still import StillPhase
 from imu_core import kinematics as K
 from imu_core import quaternion as Q
@@ -269,29 +269,25 @@ class SessionPipeline:
             ok = ~np.isnan(pq[:, 0])
             pelvis[ok] = np.degrees(Q.angle(Q.multiply(Q.conjugate(self._pelvis_reference), pq[ok])))
         evidence = align.evidence_mask(shin_q) if self._in_exercise else np.zeros(len(t), dtype=bool)
-        parts: list[JointAngles] = []
+        spans = align.advance(thigh_q, shin_q, evidence)
+
+        def per_sample(value: Callable[[AlignmentSpan], np.ndarray]) -> np.ndarray:
+            if len(spans) == 1:
+                return value(spans[0])
+            return np.repeat(np.stack([value(s) for s in spans]), [s.end - s.start for s in spans], axis=0)
+
+        shin_seg = K.segment_orientation(shin_q, per_sample(lambda s: s.shin_mount))
+        thigh_own = K.segment_orientation(thigh_q, per_sample(lambda s: s.thigh_mount))
+        thigh_seg = K.with_heading(thigh_own, align.track_heading(thigh_own, shin_seg, spans))
+        flex = K.knee_flexion_rad(thigh_seg, shin_seg)
+        femur = K.femur_from_shin(shin_seg, flex)
+        ir = np.degrees(K.hip_internal_rotation_rad(femur, per_sample(lambda s: s.femur_reference), self.side))
+        drift = np.degrees(K.long_axis_drift_rad(thigh_seg, per_sample(lambda s: s.thigh_reference)))
+        angles = JointAngles(t, ir, np.degrees(flex), drift, pelvis)
         thigh_alignment: list[ThighAlignment] = []
-        start = 0
-        while start < len(t):
-            due = align.samples_until_refit(evidence[start:])
-            end = len(t) if due is None else start + due
-            sl = slice(start, end)
-            shin_seg = K.segment_orientation(shin_q[sl], align.shin_mount)
-            thigh_own = K.segment_orientation(thigh_q[sl], align.thigh_mount)
-            heading = align.track_heading(thigh_own, shin_seg)
-            thigh_seg = K.with_heading(thigh_own, heading)
-            flex = K.knee_flexion_rad(thigh_seg, shin_seg)
-            femur = K.femur_from_shin(shin_seg, flex)
-            ir = np.degrees(K.hip_internal_rotation_rad(femur, align.femur_reference, self.side))
-            drift = np.degrees(K.long_axis_drift_rad(thigh_seg, align.thigh_reference))
-            parts.append(JointAngles(t[sl], ir, np.degrees(flex), drift, pelvis[sl]))
-            thigh_alignment += [(align.thigh_long_axis_sensor, align.axis_refits, align.thigh_axis_known,
-                                 align.thigh_axis_fitted)] * (end - start)
-            align.observe(thigh_q[sl], shin_q[sl], evidence[sl])
-            if due is not None:
-                align.refit()
-            start = end
-        angles = JointAngles.concat(parts)
+        for s in spans:
+            current = (s.thigh_long_axis, s.refits, s.thigh_axis_known, s.thigh_axis_fitted)
+            thigh_alignment += [current] * (s.end - s.start)
         self._count(angles, events, thigh_q, thigh_alignment)
         return angles
 
