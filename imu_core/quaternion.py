@@ -6,6 +6,8 @@ from the rotated (body) frame into the reference frame. Angles are in radians un
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
@@ -202,6 +204,8 @@ def to_matrix(q: np.ndarray) -> np.ndarray:
 def from_matrix(m: np.ndarray) -> np.ndarray:
     """Unit quaternion (w >= 0) of rotation matrix/matrices (..., 3, 3)."""
     m = np.asarray(m, dtype=float)
+    if m.shape == (3, 3) and not np.isnan(m).any():
+        return _from_one_matrix(m.tolist())
     # Shepperd's method via the symmetric 4x4 K matrix's dominant diagonal; robust for all angles.
     tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
     cand = np.stack(
@@ -222,6 +226,26 @@ def from_matrix(m: np.ndarray) -> np.ndarray:
     best = np.argmax(diag, axis=-1)
     q = np.take_along_axis(cand, best[..., None, None], axis=-2)[..., 0, :]
     return canonical(normalize(q))
+
+
+def _from_one_matrix(m: list[list[float]]) -> np.ndarray:
+    """`from_matrix` of one matrix, in Python floats with the same arithmetic (a mount is fitted from one
+    matrix a second during an exercise)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = m
+    tr = m00 + m11 + m22
+    diag = [1 + tr, 1 + 2 * m00 - tr, 1 + 2 * m11 - tr, 1 + 2 * m22 - tr]
+    best = max(range(4), key=diag.__getitem__)  # the first largest, as np.argmax
+    if best == 0:
+        q = (1 + tr, m21 - m12, m02 - m20, m10 - m01)
+    elif best == 1:
+        q = (m21 - m12, 1 + 2 * m00 - tr, m01 + m10, m02 + m20)
+    elif best == 2:
+        q = (m02 - m20, m01 + m10, 1 + 2 * m11 - tr, m12 + m21)
+    else:
+        q = (m10 - m01, m02 + m20, m12 + m21, 1 + 2 * m22 - tr)
+    norm = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    unit = [c / norm for c in q]
+    return np.array([-c for c in unit] if unit[0] < 0.0 else unit, dtype=float)
 
 
 def from_two_frames(axes_in_ref: np.ndarray) -> np.ndarray:

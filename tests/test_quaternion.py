@@ -113,3 +113,14 @@ def test_rotations_of_few_rows_give_the_bits_of_many(rows: int) -> None:
         expected = written_out(x, y)
         assert got.shape == expected.shape
         np.testing.assert_array_equal(got, expected)
+
+
+def test_one_matrix_converts_as_a_stack_of_them_does() -> None:
+    """A single matrix takes a Python-float path: same arithmetic, same bits as within a stack."""
+    rng = np.random.default_rng(5)
+    quats = Q.normalize(rng.normal(size=(400, 4)))
+    matrices = Q.to_matrix(quats)
+    matrices[::7] = np.diag(rng.choice([-1.0, 1.0], size=3)) @ np.eye(3)  # ties between candidates
+    stacked = Q.from_matrix(matrices)
+    for m, expected in zip(matrices, stacked, strict=True):
+        np.testing.assert_array_equal(Q.from_matrix(m), expected)
