@@ -16,10 +16,11 @@ The live path, as `hiptrack run` takes a Nano 33 BLE sample to the dashboard, ev
   fusion, angles, reps   `SessionPipeline.feed` (VQF per sensor, calibration, joint angles, the exercise
            engine);
   live state   `tracker.session.apply_update`;
-  UI message   `DashboardServer.update` (its `LiveFeed`: the trace, the page's events and `state_message`,
-           the snapshot the page is sent; no page is connected, so nothing is serialised or sent).
+  UI message   `DashboardServer.update` (its `LiveFeed`: the trace and the page's events), and for one
+           page taking frames (at most the dashboard's `frame_hz`, 60 a second of session time) the frame
+           it would be sent: the snapshot built (`newest_snapshot`) and serialised to JSON, not sent.
 Not included: the BLE stack and the driver's bookkeeping around the decoder, the session store's writes
-(benchmarks/storage.py) and the page's JSON serialisation and drawing (benchmarks/dashboard_latency.py).
+(benchmarks/storage.py), the WebSocket and the page's drawing (benchmarks/dashboard_latency.py).
 
 The data: a simulated seated-IR session (`simulate_session`, realistic sensor errors and lost samples),
 `--seconds` long (default 60: about 12 s of calibration, then reps), with 2 sensors (thigh, shin) or 3
@@ -184,6 +185,7 @@ class LivePath:
         self.state = LiveState(exercise.name, rec.side.value, exercise.prescription.reps,
                                exercise.prescription.hold_s, sensor_links=list(links))
         self.dash = DashboardServer(exercise)
+        self._next_frame_s = 0.0
 
     def arrive(self, t: float, kind: int, what: object) -> list[ImuSample]:
         """A packet (decoded and merged) or a marker (added by the guide) arrives at time t."""
@@ -207,6 +209,11 @@ class LivePath:
         news = apply_update(self.state, self.pipe, update)
         c = clock()
         self.dash.update(self.state, news)
+        if self.now >= self._next_frame_s:  # a page takes a frame
+            snapshot = self.dash.newest_snapshot()
+            if snapshot is not None:
+                json.dumps({**snapshot, "events": []})
+            self._next_frame_s = self.now + self.dash.frame_interval_s
         if stages is not None:
             d = clock()
             stages[1] += b - a

@@ -8,15 +8,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from firmware_bridge.replay import replay
+from firmware_bridge.replay import merged_events, replay
 from firmware_bridge.simulator import simulate_session
 from firmware_bridge.simulator.exercises import Compensation, CompensationKind
 from imu_core.frames import Side
-from tracker.dashboard.messages import CommandError, parse_command
+from tracker.dashboard.feed import LiveFeed
+from tracker.dashboard.messages import CommandError, parse_command, state_message
 from tracker.dashboard.server import DashboardServer, is_loopback
 from tracker.exercises import get_exercise
 from tracker.pipeline import SessionPipeline
-from tracker.session import LiveState, run_live_session
+from tracker.session import LiveState, apply_update, run_live_session
 from tracker.store import SessionStore
 
 
@@ -92,6 +93,56 @@ def test_live_session_on_two_pages_with_bad_messages_and_a_page_closed(tmp_path:
     for s in shared:  # the same snapshot, whichever page it went to (events differ: each page gets its own)
         assert {**s, "events": None} == {**by_seq[s["seq"]], "events": None}
     assert max(s["angle_deg"] or 0.0 for s in states_b) > 15.0  # it was closed after the first rep
+
+
+def test_snapshots_are_made_when_asked_for_as_their_update_would_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed makes a snapshot only when one is asked for (at most once per update; the page gets a few dozen
+    a second, the session updates hundreds of times), and the one it makes is its update's: the same as a
+    feed asked after every update, across reps, alerts, a summary, the next leg and a new best."""
+    made = [0]
+    make = state_message
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        made[0] += 1
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr("tracker.dashboard.feed.state_message", counted)
+    exercise = get_exercise("seated-ir")
+    sim = simulate_session(seed=5, side=Side.LEFT, reps=3,
+                           compensations=[Compensation(CompensationKind.THIGH_DRIFT, 2)])
+    events = merged_events(sim.recording)
+    asked_each, asked_now_and_then = LiveFeed(exercise), LiveFeed(exercise)
+    dash = DashboardServer(exercise)
+    asked = compared = 0
+    for leg in range(2):
+        pipe = SessionPipeline(exercise, sim.side, 100.0)
+        state = LiveState(exercise.name, sim.side.value, 3, exercise.prescription.hold_s, leg=(leg + 1, 2))
+        events_seen: list[list[dict[str, str]]] = [[], []]
+        for i in range(0, len(events), 4):
+            news = apply_update(state, pipe, pipe.feed(events[i:i + 4]))
+            summary = {"reps": len(state.reps)} if i + 4 >= len(events) else None
+            for k, feed in enumerate((asked_each, asked_now_and_then)):
+                events_seen[k] += feed.update(state, news, summary=summary)
+            dash.update(state, news, summary=summary)
+            assert asked_each.snapshot is not None
+            asked += 1
+            if i % 388 == 0 or summary is not None:
+                assert asked_now_and_then.snapshot == asked_each.snapshot
+                compared += 1
+        assert events_seen[0] == events_seen[1] and [e["kind"] for e in events_seen[0]].count("rep") == 3
+        assert any(e["kind"] == "compensation" for e in events_seen[0])
+        for consumer in (asked_each, asked_now_and_then, dash):
+            consumer.best_deg = 40.0  # after the leg's last update: not in its snapshot
+            consumer.new_leg(best_deg=35.0)
+        assert asked_now_and_then.snapshot == asked_each.snapshot
+        assert asked_each.snapshot is not None and asked_each.snapshot["best_deg"] == (None, 35.0)[leg]
+        assert asked_each.snapshot["summary"] == {"reps": 3} and asked_each.snapshot["trace"]["t"]
+    # one per update asked about, none for the others; none for the dashboard, which no page has asked
+    assert compared > 10 and made[0] == asked + compared
+    # its newest is made when a page is sent it, numbered as the dashboard numbers them
+    newest, reference = dash.newest_snapshot(), asked_each.snapshot
+    assert reference is not None and newest == {**reference, "seq": dash.snapshots} and dash.snapshots == asked
+    assert made[0] == asked + compared + 1
 
 
 def test_commands_are_validated() -> None:

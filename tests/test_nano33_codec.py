@@ -313,6 +313,43 @@ def test_samples_in_si_units_and_bad_packets_counted() -> None:
     assert dec.feed(no_mag, 10.4)[0].mag is None
 
 
+def test_decoder_samples_are_decode_packet_and_to_si_of_each_packet() -> None:
+    """`SampleDecoder.feed` checks and converts on its own (the fast path): the same samples and SI values as
+    `decode_packet` and `to_si`, and the same refusals, on random packets (some corrupted)."""
+    rng = random.Random(11)
+    dec = P.SampleDecoder(Segment.THIGH)
+    seq = t0 = 0
+    refused = 0
+    for k, p in enumerate(_cases() * 6):
+        n = len(p.samples)
+        p = _packet(seq, t0, p.period_us, p.board, p.acc_range, p.gyro_range, p.has_mag, p.samples)
+        seq, t0 = seq + n + rng.choice([0, 0, 0, 2]), t0 + (n + 1) * p.period_us  # some lost samples
+        data = P.encode_packet(p)
+        if rng.random() < 0.3:  # a flipped bit, a cut, or a wrong board / config / period (CRC made right)
+            bad = bytearray(data)
+            how = rng.randrange(3)
+            if how == 0:
+                bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+            elif how == 1:
+                bad = bad[:rng.randrange(len(bad))]
+            else:
+                field = rng.choice([slice(8, 10), slice(10, 11), slice(11, 12)])  # period, board, config
+                bad[field] = bytes([rng.choice([0, 1, 2, 3, 0x0B, 0x2D, 0xFF])]) * (field.stop - field.start)
+                bad[-2:] = P.crc16(bytes(bad[:-2])).to_bytes(2, "little")
+            data = bytes(bad)
+        try:
+            want = P.decode_packet(data)
+        except PacketError as e:
+            refused += 1
+            assert dec.feed(data, 10.0 + k) == [] and dec.last_error is not None
+            assert (dec.last_error.reason, dec.stats.corrupt_packets) == (e.reason, refused)
+            continue
+        got = dec.feed(data, 10.0 + k)
+        assert [(s.acc, s.gyr, s.mag) for s in got] == [P.to_si(want, s) for s in want.samples][n - len(got):]
+        assert all(s.sensor is Segment.THIGH for s in got)
+    assert 20 < refused < 100 and dec.stats.packets == 6 * len(_cases()) - refused
+
+
 # ---- Clock ---------------------------------------------------------------------------------------
 def test_clock_recovers_offset_and_drift_from_jittered_arrivals() -> None:
     rng = random.Random(7)
@@ -336,6 +373,59 @@ def test_clock_before_and_after_a_reset() -> None:
     assert clock.to_host(3.0) == pytest.approx(301.0)
     with pytest.raises(ValueError):
         DeviceClock(window_s=0.5, bin_s=1.0)
+
+
+def _clock_from_scratch(pairs: list[tuple[float, float]], window_s: float = 60.0, bin_s: float = 1.0,
+                        max_drift: float = 500e-6) -> tuple[float, float, float]:
+    """(reference, offset, drift) of DeviceClock after `pairs`, worked out directly: each bin's lowest
+    point over the last window, and the least-squares line through them."""
+    bins: dict[int, tuple[float, float]] = {}
+    last = None
+    for d, h in pairs:
+        if not (math.isfinite(d) and math.isfinite(h)):
+            continue
+        index = math.floor(d / bin_s)
+        if last is not None and index < last:
+            bins.clear()
+        last = index
+        if index not in bins or h - d < bins[index][1]:
+            bins[index] = (d, h - d)
+        bins = {i: b for i, b in bins.items() if i > index - math.ceil(window_s / bin_s)}
+    ds = [b[0] for b in bins.values()]
+    rs = [b[1] for b in bins.values()]
+    mean_d, mean_r = sum(ds) / len(ds), sum(rs) / len(rs)
+    sxx = sum((d - mean_d) ** 2 for d in ds)
+    drift = sum((d - mean_d) * (r - mean_r) for d, r in zip(ds, rs, strict=True)) / sxx if sxx > 0 else 0.0
+    return mean_d, mean_r, min(max_drift, max(-max_drift, drift))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_clock_running_fit_equals_the_fit_from_scratch(seed: int) -> None:
+    """DeviceClock refits in O(1) when a bin gets a new lowest point: the same line as fitting its bins from
+    scratch after every pair, to float rounding (drift up or down, jitter, late arrivals, a reset)."""
+    rng = random.Random(seed)
+    clock = DeviceClock()
+    pairs: list[tuple[float, float]] = []
+    offset = rng.uniform(-1e5, 1e5)
+    drift = rng.choice([-1, 1]) * rng.uniform(1e-6, 400e-6)
+    d = rng.uniform(0.0, 5000.0)
+    for k in range(3000):
+        d += rng.choice([0.005, 0.01, 0.04])
+        if k == 2000:
+            d = rng.uniform(0.0, 10.0)  # the device restarted its clock
+        delay = rng.choice([0.0, 0.0, rng.expovariate(1 / 0.004), 0.2])
+        host = d * (1 + drift) + offset + delay
+        if k % 500 == 7:
+            host = math.nan  # ignored
+        pairs.append((d, host))
+        clock.update(d, host)
+        if k % 7 == 0 or k > 2990:
+            ref, off, dr = _clock_from_scratch(pairs)
+            # to float rounding: a nanosecond (the residuals are host times of 1e5 s, good to about 1e-11 s)
+            assert clock.reference == pytest.approx(ref, rel=0.0, abs=1e-9)
+            assert clock.offset == pytest.approx(off, rel=0.0, abs=1e-9)
+            assert clock.drift == pytest.approx(dr, rel=0.0, abs=1e-9)
+            assert clock.to_host(d) == pytest.approx(ref + off + (d - ref) * (1 + dr), rel=0.0, abs=1e-9)
 
 
 def test_header_compiles_as_cpp_for_the_sketch(tmp_path: Path) -> None:

@@ -96,20 +96,26 @@ def apply_update(state: LiveState, pipe: SessionPipeline, update: PipelineUpdate
     if update.calibration is not None:
         state.calibration_score = update.calibration.score
         news.append(f"Calibrated (quality {update.calibration.score:.0%}).")
-    state.t = pipe.last_sample_t
-    if pipe.latest is not None:
-        _, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = pipe.latest
-    if pipe.phase != state.phase:
-        state.phase = pipe.phase
+    t = state.t = pipe.last_sample_t
+    latest = pipe.latest
+    if latest is not None:
+        _, state.hip_ir_deg, state.knee_flexion_deg, state.thigh_drift_deg = latest
+    phase = pipe.phase
+    if phase != state.phase:
+        state.phase = phase
     engine = pipe.engine
-    state.rep_phase = engine.counter.phase
-    state.hold_elapsed_s = engine.hold_elapsed(state.t)
-    state.max_ir_deg = None if pipe.max_ir_deg != pipe.max_ir_deg else pipe.max_ir_deg
+    counter = engine.counter
+    state.rep_phase = counter.phase
+    state.hold_elapsed_s = engine.hold_elapsed(t)
+    max_ir_deg = pipe.max_ir_deg
+    state.max_ir_deg = None if max_ir_deg != max_ir_deg else max_ir_deg
     state.samples = pipe.samples_seen
     state.set_no = engine.current_set
-    state.partial_reps = len(engine.counter.partials)
+    state.partial_reps = len(counter.partials)
     if engine.stretch is not None:
         state.time_at_target_s = engine.stretch.time_at_target_s
+    if not update.events and not news:  # most updates: a few samples, nothing counted
+        return news
     for ev in update.events:
         if ev.kind == "rep_completed" and ev.rep is not None:
             state.reps.append(ev.rep)

@@ -77,10 +77,11 @@ class LiveSource:
         def on_samples(samples: list[ImuSample]) -> None:
             if not samples or self._closed:  # after close: the session is over, the links are being stopped
                 return
+            t0, heap, order = self.t0, self._heap, self._order
             for s in samples:
-                shifted = replace(s, t=s.t - self.t0, sensor=segment)
-                heapq.heappush(self._heap, (shifted.t, 1, next(self._order), shifted))
-            self._newest[segment] = samples[-1].t - self.t0
+                t = s.t - t0
+                heapq.heappush(heap, (t, 1, next(order), ImuSample(t, segment, s.acc, s.gyr, s.mag)))
+            self._newest[segment] = samples[-1].t - t0
             self._newest_wall[segment] = self.clock()
         return on_samples
 
@@ -110,21 +111,33 @@ class LiveSource:
     # --- output ---------------------------------------------------------------------------
     def _watermark(self) -> float:
         wall = self.clock()
-        live = [t for seg, t in self._newest.items() if wall - self._newest_wall[seg] <= self.max_hold_s]
         if self._closed:
             return float("inf")
-        if len(self._newest) < len(self.links) or not live:
+        newest_wall, max_hold_s = self._newest_wall, self.max_hold_s
+        mark, any_live = float("inf"), False
+        for seg, t in self._newest.items():
+            if wall - newest_wall[seg] <= max_hold_s:
+                any_live = True
+                if t < mark:
+                    mark = t
+        if len(self._newest) < len(self.links) or not any_live:
             # not every sensor has spoken yet (or all are silent): hold, but never longer than max_hold_s
             return self.now() - self.max_hold_s
-        return min(live)
+        return mark
 
     def _release(self) -> list[Event]:
         mark = self._watermark()
+        heap = self._heap
         out: list[Event] = []
-        while self._heap and self._heap[0][0] <= mark:
-            t, _, _, ev = heapq.heappop(self._heap)
-            self._released_t = max(self._released_t, t)
+        if not heap or heap[0][0] > mark:
+            return out
+        released_t = self._released_t
+        while heap and heap[0][0] <= mark:
+            t, _, _, ev = heapq.heappop(heap)
+            if t > released_t:
+                released_t = t
             out.append(ev)
+        self._released_t = released_t
         return out
 
     async def batches(self) -> AsyncIterator[list[Event]]:

@@ -37,6 +37,15 @@ class DeviceClock:
         self._offset = 0.0
         self._drift = 0.0
         self.updates = 0
+        # Sums over the bins' points of (device - _ref_d), (residual - _ref_r), (device - _ref_d)**2 and
+        # (device - _ref_d) * (residual - _ref_r), about the means of the last full fit: they let a new
+        # lowest point in the newest bin refit in O(1), accurately (the deviations are small).
+        self._ref_d = 0.0
+        self._ref_r = 0.0
+        self._sum_d = 0.0
+        self._sum_r = 0.0
+        self._sum_dd = 0.0
+        self._sum_dr = 0.0
 
     @property
     def ready(self) -> bool:
@@ -64,37 +73,64 @@ class DeviceClock:
             return
         residual = host_s - device_s
         index = math.floor(device_s / self.bin_s)
-        if self._bins and index < self._bins[-1][0]:
-            # The device clock went backwards (a new stream, a reset): start again.
-            self._bins.clear()
-        if self._bins and self._bins[-1][0] == index:
-            if residual < self._bins[-1][2]:
-                self._bins[-1] = (index, device_s, residual)
-        else:
-            self._bins.append((index, device_s, residual))
-        oldest = index - math.ceil(self.window_s / self.bin_s)
-        while self._bins and self._bins[0][0] <= oldest:
-            self._bins.popleft()
+        bins = self._bins
         self.updates += 1
+        if bins:
+            newest_index, newest_d, newest_r = bins[-1]
+            if index == newest_index:
+                # Most notifications change nothing (only a new lowest point in a bin moves the line), and a
+                # new lowest point changes one term of the sums: refitting over every bin per notification
+                # was most of the decoder's cost.
+                if residual < newest_r:
+                    bins[-1] = (index, device_s, residual)
+                    self._refit_newest(newest_d, newest_r, device_s, residual)
+                return
+            if index < newest_index:
+                # The device clock went backwards (a new stream, a reset): start again.
+                bins.clear()
+        bins.append((index, device_s, residual))
+        oldest = index - math.ceil(self.window_s / self.bin_s)
+        while bins and bins[0][0] <= oldest:
+            bins.popleft()
         self._fit()
 
     def _fit(self) -> None:
+        """The line through the bins' points, from scratch (about their means: accurate at any device time)."""
         n = len(self._bins)
         ds = [b[1] for b in self._bins]
         rs = [b[2] for b in self._bins]
         mean_d = sum(ds) / n
         mean_r = sum(rs) / n
         sxx = sum((d - mean_d) ** 2 for d in ds)
+        sxy = sum((d - mean_d) * (r - mean_r) for d, r in zip(ds, rs, strict=True))
+        self._ref_d, self._ref_r = mean_d, mean_r
+        self._sum_d = self._sum_r = 0.0
+        self._sum_dd, self._sum_dr = sxx, sxy
+        self._set_line(n, mean_d, mean_r, sxx, sxy)
+
+    def _refit_newest(self, old_d: float, old_r: float, new_d: float, new_r: float) -> None:
+        """The newest bin's point (old_d, old_r) was replaced by (new_d, new_r): the same line as `_fit`
+        gives, to float rounding, in O(1)."""
+        ref_d, ref_r = self._ref_d, self._ref_r
+        od, orr = old_d - ref_d, old_r - ref_r
+        nd, nr = new_d - ref_d, new_r - ref_r
+        sum_d = self._sum_d = self._sum_d + (nd - od)
+        sum_r = self._sum_r = self._sum_r + (nr - orr)
+        sum_dd = self._sum_dd = self._sum_dd + (nd * nd - od * od)
+        sum_dr = self._sum_dr = self._sum_dr + (nd * nr - od * orr)
+        n = len(self._bins)
+        self._set_line(n, ref_d + sum_d / n, ref_r + sum_r / n, sum_dd - sum_d * sum_d / n, sum_dr - sum_d * sum_r / n)
+
+    def _set_line(self, n: int, mean_d: float, mean_r: float, sxx: float, sxy: float) -> None:
         drift = 0.0
         if n >= 2 and sxx > 0.0:
-            drift = sum((d - mean_d) * (r - mean_r) for d, r in zip(ds, rs, strict=True)) / sxx
-            drift = min(self.max_drift, max(-self.max_drift, drift))
+            drift = min(self.max_drift, max(-self.max_drift, sxy / sxx))
         self._ref = mean_d
         self._offset = mean_r
         self._drift = drift
 
     def to_host(self, device_s: float) -> float:
         """Host time of an event at device time `device_s`; the device time itself before any update."""
-        if not self.ready:
+        if self.updates == 0:  # not `ready`: this is called for every sample
             return device_s
         return device_s + self._offset + self._drift * (device_s - self._ref)

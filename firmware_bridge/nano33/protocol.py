@@ -175,25 +175,28 @@ class DecodedPacket:
         return int(self.acc_range) | int(self.gyro_range) << 2 | (CONFIG_MAG_PRESENT if self.has_mag else 0)
 
 
-def decode_packet(data: bytes | bytearray | memoryview) -> DecodedPacket:
-    """Check and unpack one data notification; PacketError says what is wrong with it."""
-    raw = bytes(data)
-    length = len(raw)
-    if length < packet_size(1):
-        raise PacketError(f"truncated: shorter than the smallest packet ({packet_size(1)} bytes)", length)
-    version, n, seq, t0_us, period_us, board_code, config, mag_fresh = _HEADER.unpack_from(raw, 0)
-    if version != PACKET_VERSION:
-        raise PacketError(f"format version {version}, this hiptrack reads version {PACKET_VERSION}", length)
-    if not 1 <= n <= MAX_SAMPLES:
-        raise PacketError(f"sample count {n} outside 1..{MAX_SAMPLES}", length)
-    if length != packet_size(n):
-        raise PacketError(
-            f"{n} samples need {packet_size(n)} bytes (truncated notification: is the BLE MTU too small?)", length
-        )
-    body = length - CRC_SIZE
-    (sent_crc,) = struct.unpack_from("<H", raw, body)
-    if crc16(raw[:body]) != sent_crc:
-        raise PacketError("CRC mismatch (corrupted packet)", length)
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """What a packet's board and config bytes say, checked, with its scale factors to SI units."""
+
+    board: Board
+    acc_range: AccRange
+    gyro_range: GyroRange
+    has_mag: bool
+    acc_m_s2_per_lsb: float
+    gyr_rad_s_per_lsb: float
+    mag_ut_per_lsb: float
+    mag_sign: tuple[int, int, int]
+    """Per axis: the sign that takes the magnetometer's axes to the accelerometer's (`MAG_TO_IMU_AXES`)."""
+
+
+_FORMATS: dict[int, _Format] = {}
+"""The valid (board code, config) pairs seen so far, by board code << 8 | config (at most 2 x 32)."""
+
+
+def _format(board_code: int, config: int, period_us: int, length: int) -> _Format:
+    """The checked format of a packet's header fields (the checks in the order `decode_packet` makes them);
+    kept in `_FORMATS` once valid."""
     board = _board(board_code, length)
     if config & ~0x1F:
         raise PacketError(f"reserved config bits set (0x{config:02x})", length)
@@ -202,18 +205,58 @@ def decode_packet(data: bytes | bytearray | memoryview) -> DecodedPacket:
     gyro_range = GyroRange((config >> 2) & 3)
     if GYRO_DPS_PER_LSB[board][gyro_range] == 0.0:
         raise PacketError(f"gyro range code {int(gyro_range)} does not exist on {board.name}", length)
-    samples = []
-    for i in range(n):
-        v = _SAMPLE.unpack_from(raw, HEADER_SIZE + i * SAMPLE_SIZE)
-        samples.append(RawSample((v[0], v[1], v[2]), (v[3], v[4], v[5]), (v[6], v[7], v[8]), bool(mag_fresh >> i & 1)))
+    acc_range = AccRange(config & 3)
+    fmt = _Format(board, acc_range, gyro_range, bool(config & CONFIG_MAG_PRESENT),
+                  ACC_G_PER_LSB[board][acc_range] * STANDARD_GRAVITY, math.radians(GYRO_DPS_PER_LSB[board][gyro_range]),
+                  MAG_UT_PER_LSB[board], MAG_TO_IMU_AXES[board])
+    _FORMATS[board_code << 8 | config] = fmt
+    return fmt
+
+
+_SAMPLES = [struct.Struct(f"<{9 * n}h") for n in range(MAX_SAMPLES + 1)]
+"""The samples of a packet of n samples, all at once."""
+
+
+def _check(raw: bytes) -> tuple[tuple[int, ...], _Format]:
+    """The header fields (version, n, seq, t0_us, period_us, board, config, mag_fresh) and format of a
+    packet that passes every check; PacketError says what is wrong otherwise."""
+    length = len(raw)
+    if length < MIN_PAYLOAD:
+        raise PacketError(f"truncated: shorter than the smallest packet ({MIN_PAYLOAD} bytes)", length)
+    header = _HEADER.unpack_from(raw, 0)
+    version, n, _, _, period_us, board_code, config, _ = header
+    if version != PACKET_VERSION:
+        raise PacketError(f"format version {version}, this hiptrack reads version {PACKET_VERSION}", length)
+    if not 1 <= n <= MAX_SAMPLES:
+        raise PacketError(f"sample count {n} outside 1..{MAX_SAMPLES}", length)
+    body = HEADER_SIZE + SAMPLE_SIZE * n
+    if length != body + CRC_SIZE:
+        raise PacketError(
+            f"{n} samples need {packet_size(n)} bytes (truncated notification: is the BLE MTU too small?)", length
+        )
+    if binascii.crc_hqx(raw[:body], 0xFFFF) != raw[body] | raw[body + 1] << 8:  # crc16, inlined
+        raise PacketError("CRC mismatch (corrupted packet)", length)
+    fmt = _FORMATS.get(board_code << 8 | config)
+    if fmt is None or period_us == 0:
+        fmt = _format(board_code, config, period_us, length)
+    return header, fmt
+
+
+def decode_packet(data: bytes | bytearray | memoryview) -> DecodedPacket:
+    """Check and unpack one data notification; PacketError says what is wrong with it."""
+    raw = bytes(data)
+    (_, n, seq, t0_us, period_us, _, _, mag_fresh), fmt = _check(raw)
+    v = _SAMPLES[n].unpack_from(raw, HEADER_SIZE)
+    samples = [RawSample((v[j], v[j + 1], v[j + 2]), (v[j + 3], v[j + 4], v[j + 5]), (v[j + 6], v[j + 7], v[j + 8]),
+                         bool(mag_fresh >> i & 1)) for i, j in enumerate(range(0, 9 * n, 9))]
     return DecodedPacket(
         seq=seq,
         t0_us=t0_us,
         period_us=period_us,
-        board=board,
-        acc_range=AccRange(config & 3),
-        gyro_range=gyro_range,
-        has_mag=bool(config & CONFIG_MAG_PRESENT),
+        board=fmt.board,
+        acc_range=fmt.acc_range,
+        gyro_range=fmt.gyro_range,
+        has_mag=fmt.has_mag,
         samples=samples,
     )
 
@@ -247,46 +290,20 @@ class SampleGap:
     """The same instant on the host time base, s."""
 
 
-@dataclass(slots=True)
-class _Scale:
-    acc: float
-    gyr: float
-    mag: float
-    mag_sign: tuple[int, int, int]
-
-
-def _scale(p: DecodedPacket) -> _Scale:
-    return _Scale(
-        acc=ACC_G_PER_LSB[p.board][p.acc_range] * STANDARD_GRAVITY,
-        gyr=math.radians(GYRO_DPS_PER_LSB[p.board][p.gyro_range]),
-        mag=MAG_UT_PER_LSB[p.board],
-        mag_sign=MAG_TO_IMU_AXES[p.board],
-    )
-
-
 Vec3 = tuple[float, float, float]
 
 
 def to_si(p: DecodedPacket, s: RawSample) -> tuple[Vec3, Vec3, Vec3 | None]:
     """(acc m/s², gyr rad/s, mag µT or None) of one sample, all in the accelerometer's axes."""
-    k = _scale(p)
-    return _si(k, p.has_mag, s)
-
-
-def _si(k: _Scale, has_mag: bool, s: RawSample) -> tuple[Vec3, Vec3, Vec3 | None]:
-    acc = (s.acc[0] * k.acc, s.acc[1] * k.acc, s.acc[2] * k.acc)
-    gyr = (s.gyr[0] * k.gyr, s.gyr[1] * k.gyr, s.gyr[2] * k.gyr)
+    k_acc = ACC_G_PER_LSB[p.board][p.acc_range] * STANDARD_GRAVITY
+    k_gyr = math.radians(GYRO_DPS_PER_LSB[p.board][p.gyro_range])
     mag = None
-    if has_mag:
-        sx, sy, sz = k.mag_sign
-        mag = (sx * s.mag[0] * k.mag, sy * s.mag[1] * k.mag, sz * s.mag[2] * k.mag)
-    return acc, gyr, mag
-
-
-def _wrap_delta(value: int, reference: int, bits: int) -> int:
-    """value - reference taken modulo 2**bits into [-2**(bits-1), 2**(bits-1))."""
-    half = 1 << (bits - 1)
-    return ((value - reference + half) % (1 << bits)) - half
+    if p.has_mag:
+        k_mag = MAG_UT_PER_LSB[p.board]
+        sx, sy, sz = MAG_TO_IMU_AXES[p.board]
+        mag = (sx * s.mag[0] * k_mag, sy * s.mag[1] * k_mag, sz * s.mag[2] * k_mag)
+    return ((s.acc[0] * k_acc, s.acc[1] * k_acc, s.acc[2] * k_acc),
+            (s.gyr[0] * k_gyr, s.gyr[1] * k_gyr, s.gyr[2] * k_gyr), mag)
 
 
 @dataclass(slots=True)
@@ -329,49 +346,61 @@ class SampleDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview, host_time: float) -> list[ImuSample]:
         """Decode one notification received at `host_time` (s, the host's clock)."""
+        raw = bytes(data)
         try:
-            p = decode_packet(data)
+            (_, n, seq, t0_us, period_us, _, _, _), fmt = _check(raw)
         except PacketError as e:
             self.stats.corrupt_packets += 1
             self.last_error = e
             return []
-        n = len(p.samples)
-        if self._next_index is None:
+        next_index = self._next_index
+        skip = 0
+        if next_index is None:
             # First packet: the stream's unwrapped device time starts at 0 here.
             t0 = 0
-            index = p.seq
+            index = seq
         else:
-            t0 = self._last_t_us + _wrap_delta(p.t0_us, self._last_t_raw, 32)
+            last_t_us = self._last_t_us
+            # (a - b + 2**(k-1)) % 2**k - 2**(k-1): a - b taken modulo 2**k into [-2**(k-1), 2**(k-1))
+            t0 = last_t_us + ((t0_us - self._last_t_raw + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
             # Where the counter should be by the clock, then the counter value congruent to seq nearest it:
             # exact across any number of 16-bit wraps, as long as the device clock is roughly right.
-            by_time = self._next_index - 1 + round((t0 - self._last_t_us) / p.period_us)
-            index = by_time + _wrap_delta(p.seq, by_time % 65536, 16)
-        skip = 0
-        if self._next_index is not None:
-            skip = max(0, self._next_index - index)
-            if skip >= n:
-                self.stats.stale_samples += n
-                return []
-            self.stats.stale_samples += skip
-            lost = index - self._next_index
-            if lost > 0:
+            by_time = next_index - 1 + round((t0 - last_t_us) / period_us)
+            index = by_time + ((seq - (by_time & 0xFFFF) + 0x8000) & 0xFFFF) - 0x8000
+            if index < next_index:
+                skip = next_index - index
+                if skip >= n:
+                    self.stats.stale_samples += n
+                    return []
+                self.stats.stale_samples += skip
+            elif index > next_index:
+                lost = index - next_index
                 self.stats.lost_samples += lost
                 self.stats.gaps += 1
-                gap_t = t0 - lost * p.period_us
-                self._gaps.append(SampleGap(self._next_index, lost, gap_t * 1e-6, self.clock.to_host(gap_t * 1e-6)))
-        last_t = t0 + (n - 1) * p.period_us
-        self.clock.update(last_t * 1e-6, host_time)
-        k = _scale(p)
+                gap_t = t0 - lost * period_us
+                self._gaps.append(SampleGap(next_index, lost, gap_t * 1e-6, self.clock.to_host(gap_t * 1e-6)))
+        last_t = t0 + (n - 1) * period_us
+        clock = self.clock
+        clock.update(last_t * 1e-6, host_time)
+        counts = _SAMPLES[n].unpack_from(raw, HEADER_SIZE)
+        k_acc, k_gyr = fmt.acc_m_s2_per_lsb, fmt.gyr_rad_s_per_lsb
+        k_mag, (sx, sy, sz) = fmt.mag_ut_per_lsb, fmt.mag_sign
+        has_mag = fmt.has_mag
+        sensor = self.sensor
+        last_host_t = self._last_host_t
         out: list[ImuSample] = []
         for i in range(skip, n):
-            acc, gyr, mag = _si(k, p.has_mag, p.samples[i])
-            t = self.clock.to_host((t0 + i * p.period_us) * 1e-6)
-            if t <= self._last_host_t:
-                t = self._last_host_t + 1e-6  # keep time strictly increasing as the clock fit moves
-            self._last_host_t = t
-            out.append(ImuSample(t, self.sensor, acc, gyr, mag))
+            j = 9 * i
+            ax, ay, az, gx, gy, gz, mx, my, mz = counts[j:j + 9]
+            t = clock.to_host((t0 + i * period_us) * 1e-6)
+            if t <= last_host_t:
+                t = last_host_t + 1e-6  # keep time strictly increasing as the clock fit moves
+            last_host_t = t
+            out.append(ImuSample(t, sensor, (ax * k_acc, ay * k_acc, az * k_acc), (gx * k_gyr, gy * k_gyr, gz * k_gyr),
+                                 (sx * mx * k_mag, sy * my * k_mag, sz * mz * k_mag) if has_mag else None))
+        self._last_host_t = last_host_t
         self._next_index = index + n
-        self._last_t_raw = (p.t0_us + (n - 1) * p.period_us) % (1 << 32)
+        self._last_t_raw = (t0_us + (n - 1) * period_us) & 0xFFFF_FFFF
         self._last_t_us = last_t
         self.stats.packets += 1
         self.stats.samples += len(out)

@@ -31,11 +31,22 @@ class _Derived:
     """(reps, clean reps) counted before the current set began."""
 
 
+_SnapshotOf = tuple[LiveState, Trace, float | None, dict[str, Any] | None, tuple[int, int]]
+"""What the newest snapshot is made of, as it was at its update: the state (read when the snapshot is
+made), the trace, the best peak, the summary and the reps and clean reps counted before this set."""
+
+
 class LiveFeed:
     """Turns each new LiveState of a session (every leg of it) into a snapshot and the events since the last.
 
     `update` is called with each new state (from the session's consumer; it never blocks) and returns
-    the events it derived; `snapshot` is the newest snapshot (None before the first state)."""
+    the events it derived; `snapshot` is the newest snapshot (None before the first state).
+
+    A snapshot is made when it is first asked for, not at every update: a session updates up to hundreds
+    of times a second, its consumers send a few dozen snapshots a second at most (the page: `frame_hz`;
+    MQTT: `state_hz`). It reads the live state then: what the session's consumer changes, it changes just
+    before its next `update`; what changes in between (the sensors' link counters, the guide's phase
+    timer, a pause) shows in it as it is when the snapshot is made."""
 
     def __init__(self, exercise: Exercise) -> None:
         self.exercise = exercise
@@ -43,12 +54,23 @@ class LiveFeed:
         self.best_deg: float | None = None
         """The person's best earlier peak in this exercise on this leg, drawn on the dial."""
         self.snapshots = 0
-        """Snapshots made so far (the `seq` of the newest)."""
-        self.snapshot: dict[str, Any] | None = None
-        """The newest snapshot, with `"events": []` (a consumer adds the events it sends with it)."""
+        """Snapshots so far, one per update (the `seq` of the newest)."""
         self._derived = _Derived()
         self._summary: dict[str, Any] | None = None
         self._summary_ends_with_leg = False
+        self._newest: _SnapshotOf | None = None
+        self._snapshot: dict[str, Any] | None = None
+        """The newest snapshot once made (None: not asked for since its update)."""
+
+    @property
+    def snapshot(self) -> dict[str, Any] | None:
+        """The newest snapshot, with `"events": []` (a consumer adds the events it sends with it); made
+        once per update, when first asked for."""
+        if self._snapshot is None and self._newest is not None:
+            state, trace, best_deg, summary, counted_before = self._newest
+            self._snapshot = state_message(state, self.exercise, self.snapshots, trace, [], best_deg=best_deg,
+                                           summary=summary, counted_before=counted_before)
+        return self._snapshot
 
     def new_leg(self, best_deg: float | None = None) -> None:
         """The next leg's session begins (--both-sides): a fresh trace and counts; the last leg's summary
@@ -69,8 +91,8 @@ class LiveFeed:
         if summary is not None:
             self._summary = summary
         self.snapshots += 1
-        self.snapshot = state_message(state, self.exercise, self.snapshots, self.trace, [], best_deg=self.best_deg,
-                                      summary=self._summary, counted_before=self._derived.set_start)
+        self._newest = (state, self.trace, self.best_deg, self._summary, self._derived.set_start)
+        self._snapshot = None
         return events
 
     def _derive_events(self, state: LiveState) -> list[dict[str, str]]:
@@ -89,13 +111,15 @@ class LiveFeed:
                 add({"kind": "set_done", "text": f"Set {max(state.set_no, 1)} done"})
             else:
                 add({"kind": "phase", "text": state.phase})
-        for rep in state.reps[d.reps:]:
-            d.reps += 1
-            add({"kind": "rep", "text": f"Rep {d.reps}: {rep.peak_ir_deg:.0f} degrees"})
-        for kind, message in state.alerts.items():
-            if kind not in d.alerts:
-                add({"kind": "compensation", "text": message})
-        d.alerts = set(state.alerts)
+        if len(state.reps) > d.reps:
+            for rep in state.reps[d.reps:]:
+                d.reps += 1
+                add({"kind": "rep", "text": f"Rep {d.reps}: {rep.peak_ir_deg:.0f} degrees"})
+        if state.alerts or d.alerts:  # most updates: none then, none now
+            for kind, message in state.alerts.items():
+                if kind not in d.alerts:
+                    add({"kind": "compensation", "text": message})
+            d.alerts = set(state.alerts)
         target = state.target_hold_s[0]
         rep_no = len(state.reps) + 1
         if target > 0 and state.hold_elapsed_s >= target and d.hold_done_for != rep_no:

@@ -67,8 +67,8 @@ class Trace:
 
     def __init__(self) -> None:
         self._points: deque[tuple[float, float]] = deque()
-        # each point rounded once, as it comes (a snapshot is made per update: rounding the whole trace
-        # every time was a quarter of the live path's cost)
+        # each point rounded once, as it comes (a snapshot may be made up to 60 times a second: rounding
+        # the whole trace every time was a quarter of the live path's cost)
         self._t_json: deque[float] = deque()
         self._deg_json: deque[float] = deque()
 

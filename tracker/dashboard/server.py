@@ -83,6 +83,8 @@ class DashboardServer:
         self.commands_rejected = 0
         self._seq = 0
         self._snapshot: dict[str, Any] | None = None
+        self._snapshot_due = False
+        """The newest snapshot is the feed's, not made yet (`newest_snapshot` makes it)."""
         self._events: list[dict[str, str]] = []
         self._clients: set[_Client] = set()
         self._runner: web.AppRunner | None = None
@@ -165,9 +167,14 @@ class DashboardServer:
     def update(self, state: LiveState, news: list[str] | None = None, *,
                summary: dict[str, Any] | None = None) -> None:
         """Take the newest live state (from the session's consumer; never blocks)."""
-        feed = self._own_feed()
-        events = feed.update(state, news, summary=summary)
-        self.publish(feed.snapshot, events)
+        events = self._own_feed().update(state, news, summary=summary)
+        if events:
+            self._events.extend(events)
+        # the snapshot is made when a page is sent it (`newest_snapshot`): at most frame_hz a second
+        self._seq += 1
+        self._snapshot, self._snapshot_due = None, True
+        for client in self._clients:
+            client.wake.set()
 
     def publish(self, snapshot: dict[str, Any] | None, events: Iterable[dict[str, str]] = ()) -> None:
         """Send every page the events (`{kind, text}`, in order), and `snapshot` as the newest (None: no
@@ -177,9 +184,18 @@ class DashboardServer:
         if snapshot is None:
             return
         self._seq += 1
-        self._snapshot = {**snapshot, "seq": self._seq}
+        self._snapshot, self._snapshot_due = {**snapshot, "seq": self._seq}, False
         for client in self._clients:
             client.wake.set()
+
+    def newest_snapshot(self) -> dict[str, Any] | None:
+        """The newest snapshot (made now if it is the feed's and not made yet), numbered; None before any."""
+        if self._snapshot_due and self.feed is not None:
+            snapshot = self.feed.snapshot
+            if snapshot is not None:
+                self._snapshot = {**snapshot, "seq": self._seq}
+            self._snapshot_due = False
+        return self._snapshot
 
     def _own_feed(self) -> LiveFeed:
         if self.feed is None:
@@ -247,7 +263,7 @@ class DashboardServer:
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
         await ws.prepare(request)
         client = _Client(ws, sent_event=len(self._events))  # a page joining late does not replay the past
-        if self._snapshot is not None:
+        if self._seq > 0:  # there is a snapshot: the page gets the newest at once
             client.wake.set()
         self._clients.add(client)
         sender = asyncio.get_running_loop().create_task(self._send_loop(client), name="dashboard-send")
@@ -284,7 +300,7 @@ class DashboardServer:
             while not client.ws.closed:
                 await client.wake.wait()
                 client.wake.clear()
-                snap = self._snapshot
+                snap = self.newest_snapshot()
                 if snap is None or snap["seq"] == client.sent_seq:
                     continue
                 events = self._events[client.sent_event:]
