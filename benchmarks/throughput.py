@@ -4,7 +4,7 @@
                                               [--budget S] [--skip-live] [--skip-madgwick] [--skip-process]
                                               [--quick]
 
-About 2 minutes on 2 cores (most of it the live pipeline fed sample by sample); --quick (a 5-minute
+About 1.5 minutes on 2 cores (most of it the live pipeline fed sample by sample); --quick (a 5-minute
 recording, one run each) about 15 s.
 
 The recording: one simulated seated-IR session (`simulate_session`, seed 11, realistic sensor errors:
