@@ -1,8 +1,10 @@
 """The session pipeline: samples and markers in, joint angles and rep events out.
 
-One code path for live sessions and offline analysis: a live session feeds whatever has arrived, an
-offline analysis feeds the whole recording, and both get the same angles and the same reps, because
-the orientation filters are incremental and the work is cut only at markers.
+One code path for live sessions and offline analysis: a live session feeds whatever has arrived
+(`feed`, sample objects), an offline analysis feeds each sensor's arrays between two markers
+(`feed_streams`), and both get the same angles and the same reps, bit for bit: the orientation filters,
+the heading, the long-axis refits and the exercise engine are incremental, each block's angles are one
+vectorised pass, and the work is cut only at markers (docs/performance.md).
 
 Flow: per-sensor orientation filter (6D, so indoor magnetic disturbance cannot tilt the heading) ->
 until calibrated, keep the samples -> at the end of the swing phase, calibrate and work out the angles
