@@ -1,5 +1,6 @@
 """The commands about what is stored: `sessions`, `recover` (close and analyse sessions cut short by a
-crash), `people` (whom sessions belong to, their prescriptions), `report` and `progress`."""
+crash), `reanalyze` (tracker/reanalyze.py), `people` (whom sessions belong to, their prescriptions),
+`report` and `progress`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from tracker.errors import TrackerError, UnknownSessionError
 from tracker.live_commands import store_path_of
 from tracker.offline import analyse_recording_in_detail
+from tracker.reanalyze import add_reanalyze_command
 from tracker.store import SessionStore
 from tracker.store_schema import DEFAULT_PERSON
 
@@ -142,6 +144,8 @@ def add_history_commands(sub: Any) -> None:
     rec = sub.add_parser("recover", help="close sessions cut short by a crash and analyse what they kept")
     rec.add_argument("session", nargs="?", help="one session (default: every one that needs it)")
     rec.set_defaults(func=cmd_recover)
+
+    add_reanalyze_command(sub)
 
     ppl = sub.add_parser("people", help="list people, or set one's profile and prescription")
     ppl.add_argument("name", nargs="?", help="the person to create or change (any name or pseudonym)")
