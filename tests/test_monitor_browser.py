@@ -87,24 +87,30 @@ def test_monitor_lists_two_people_and_drills_down(tmp_path: Path) -> None:
 
                 await page.wait_for_selector(card.format(IDS[0]), timeout=30_000)
                 await page.wait_for_selector(card.format(IDS[1]), timeout=30_000)
-                # the angles move: sample them over a few seconds
+
+                async def moment(condition: str, name: str) -> None:
+                    seen[name] = await (await page.wait_for_function(condition, timeout=60_000)).json_value()
+                    await page.screenshot(path=str(artifacts / f"{name}.png"))
+
+                # watched from now on, while the angles are sampled: an alert lasts a few seconds only
+                moments = asyncio.gather(
+                    moment(f"() => {{ const t = document.querySelector(\"{card.format(IDS[0])} .alerts\").textContent;"
+                           " return t.includes('knee') && t; }", "monitor-3-alert"),
+                    moment("() => { const t = [...document.querySelectorAll('#people .reps')]"
+                           ".map((e) => e.textContent); return t.every((x) => !x.startsWith('0 clean')) && t; }",
+                           "monitor-4-reps"))
+                # once both are calibrated (sooner or later with the machine's load), the angles move:
+                # sample them over a few seconds
+                await page.wait_for_function(
+                    "() => { const a = [...document.querySelectorAll('#people .angle')];"
+                    " return a.length === 2 && a.every((e) => /[0-9]/.test(e.textContent)); }", timeout=30_000)
                 samples = []
                 for _ in range(12):
                     samples.append(await angles())
                     await asyncio.sleep(0.5)
                 seen["angles"] = samples
                 await page.screenshot(path=str(artifacts / "monitor-2-two-people.png"))
-
-                async def moment(condition: str, name: str) -> None:
-                    seen[name] = await (await page.wait_for_function(condition, timeout=60_000)).json_value()
-                    await page.screenshot(path=str(artifacts / f"{name}.png"))
-
-                await asyncio.gather(
-                    moment(f"() => {{ const t = document.querySelector(\"{card.format(IDS[0])} .alerts\").textContent;"
-                           " return t.includes('knee') && t; }", "monitor-3-alert"),
-                    moment("() => { const t = [...document.querySelectorAll('#people .reps')]"
-                           ".map((e) => e.textContent); return t.every((x) => !x.startsWith('0 clean')) && t; }",
-                           "monitor-4-reps"))
+                await moments
 
                 # the drill-down: a click on the first card opens that person's own dashboard page
                 await page.click(card.format(IDS[0]))

@@ -29,32 +29,16 @@ from rich.console import Console
 from firmware_bridge.ble.sensor import SensorLink
 from firmware_bridge.errors import BridgeError, MqttConfigError
 from firmware_bridge.mqtt.bridge import BridgeStats, run_bridge
-from firmware_bridge.mqtt.settings import PASSWORD_ENV, MqttSettings
+from firmware_bridge.mqtt.settings import MqttSettings
 from imu_core.frames import Side
+from tracker.cli_options import add_bridge_arguments
+from tracker.paths import store_path_of
 
 ID_FILE_NAME = "mqtt-id"
 """The pseudonymous id's file, beside the store."""
 
 
 # ------------------------------------------------------------------------------ shared options
-def add_mqtt_options(parser: argparse.ArgumentParser, *, url: bool = True, url_required: bool = False) -> None:
-    """The connection options of docs/mqtt.md ('Connecting'). `url`: add `--mqtt URL` too (commands
-    that take the URL elsewhere, e.g. `run --source mqtt://...`, pass False)."""
-    group = parser.add_argument_group("MQTT (docs/mqtt.md)")
-    if url:
-        group.add_argument("--mqtt", metavar="URL", required=url_required,
-                           help="broker: mqtt://HOST[:PORT] (plain, 1883) or mqtts://HOST[:PORT] (TLS, 8883)")
-    group.add_argument("--mqtt-user", metavar="NAME",
-                       help=f"user name; the password is read from ${PASSWORD_ENV}, never from the command line")
-    group.add_argument("--mqtt-ca", metavar="FILE", type=Path,
-                       help="CA certificate (PEM) that signed the broker's (default: the system's CAs)")
-    group.add_argument("--mqtt-cert", metavar="FILE", type=Path, help="client certificate (PEM), with --mqtt-key")
-    group.add_argument("--mqtt-key", metavar="FILE", type=Path, help="client certificate's key (PEM)")
-    group.add_argument("--mqtt-id", metavar="ID",
-                       help="pseudonymous id in the topics (default: a random id made once, kept beside the store)")
-    group.add_argument("--mqtt-prefix", metavar="PREFIX", help="topic prefix (default hiptrack/v1)")
-
-
 def settings_from_args(args: argparse.Namespace, url: str | None = None) -> MqttSettings | None:
     """The settings from `--mqtt` (or `url`) and the shared options; None when no URL was given (and no
     other MQTT option either: those without a URL are an error)."""
@@ -72,8 +56,6 @@ def settings_from_args(args: argparse.Namespace, url: str | None = None) -> Mqtt
 
 def id_file(args: argparse.Namespace) -> Path:
     """Where the default pseudonymous id is kept: beside the store."""
-    from tracker.live_commands import store_path_of
-
     return store_path_of(args).parent / ID_FILE_NAME
 
 
@@ -83,19 +65,6 @@ def mqtt_id(args: argparse.Namespace, settings: MqttSettings) -> str:
 
 
 # ------------------------------------------------------------------------------ the command
-def add_bridge_arguments(parser: argparse.ArgumentParser) -> None:
-    """Everything `hiptrack bridge` takes (the shared MQTT options included, --mqtt required)."""
-    add_mqtt_options(parser, url_required=True)
-    parser.add_argument("--simulate", action="store_true", help="a simulated person instead of the sensors")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the simulated person (--simulate)")
-    parser.add_argument("--exercise", default=None,
-                        help="exercise the simulated person does (--simulate; default seated-ir)")
-    parser.add_argument("--reps", type=int, default=None, help="reps the simulated person does (--simulate)")
-    parser.add_argument("--side", choices=[s.value for s in Side], default=None,
-                        help="which leg's sensors (default: the leg that has both assigned) or simulated leg")
-    parser.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz (default 100)")
-
-
 def cmd_bridge(args: argparse.Namespace, console: Console) -> int:
     settings = settings_from_args(args)
     if settings is None:
@@ -131,7 +100,6 @@ def _simulated(args: argparse.Namespace) -> tuple[list[SensorLink], str]:
 
 def _assigned(args: argparse.Namespace) -> tuple[list[SensorLink], str]:
     from tracker.errors import TrackerError
-    from tracker.live_commands import store_path_of
     from tracker.live_run import make_link, pick_sensors
     from tracker.sensor_config import config_path, load_assignments
 

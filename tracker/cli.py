@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import json
 import os
 import sys
@@ -22,16 +23,26 @@ from imu_core.errors import ImuCoreError
 from imu_core.frames import Segment, Side
 from imu_core.types import ImuSample
 from tracker.analysis import write_angles_csv
-from tracker.bridge_command import add_bridge_arguments, add_mqtt_options, cmd_bridge
+from tracker.cli_options import add_bridge_arguments, add_monitor_arguments, add_mqtt_options, dashboard_options
 from tracker.errors import TrackerError
 from tracker.history_commands import add_history_commands, session_id
-from tracker.live_commands import cmd_demo, cmd_run, dashboard_options, store_path_of
-from tracker.monitor.command import add_monitor_arguments, cmd_monitor
 from tracker.offline import analyse_recording_in_detail
+from tracker.paths import store_path_of
 from tracker.store import SessionStore
 from tracker.tables import TABLE_FORMATS, session_tables, write_tables
 
 USER_ERRORS = (TrackerError, BridgeError, CalibrationError, ImuCoreError)  # every package root
+
+Command = Callable[[argparse.Namespace, Console], int]
+
+
+def _command(module: str, name: str) -> Command:
+    """A command whose module is imported when it runs: the live ones bring a web server, MQTT and
+    Bluetooth along, which `analyze` or `sessions` do without (a third of a second less to start)."""
+    def run(args: argparse.Namespace, console: Console) -> int:
+        command: Command = getattr(importlib.import_module(module), name)
+        return command(args, console)
+    return run
 
 
 def cmd_exercises(args: argparse.Namespace, console: Console) -> int:
@@ -223,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--band", default=None, metavar="LEVEL", help="resistance band used (recorded), e.g. red")
     dashboard_options(demo)
     add_mqtt_options(demo)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=_command("tracker.live_commands", "cmd_demo"))
 
     sub.add_parser("exercises", help="list the exercises and what each measures").set_defaults(func=cmd_exercises)
 
@@ -231,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bridge = sub.add_parser("bridge", help="publish the sensors (or a simulated person) to an MQTT broker")
     add_bridge_arguments(bridge)
-    bridge.set_defaults(func=cmd_bridge)
+    bridge.set_defaults(func=_command("tracker.bridge_command", "cmd_bridge"))
 
     exp = sub.add_parser("export", help="write a session as a recording folder (or its tables, --tables)")
     exp.add_argument("session")
@@ -294,11 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "--side; see docs/mqtt.md)")
     run.add_argument("--bridge", metavar="ID", help="with --source: the bridge's id (its --mqtt-id)")
     add_mqtt_options(run, url=True)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=_command("tracker.live_commands", "cmd_run"))
 
     monitor = sub.add_parser("monitor", help="every active person on an MQTT broker on one page")
     add_monitor_arguments(monitor)
-    monitor.set_defaults(func=cmd_monitor)
+    monitor.set_defaults(func=_command("tracker.monitor.command", "cmd_monitor"))
 
     ana = sub.add_parser("analyze", help="analyse a recording folder offline")
     ana.add_argument("dir")

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tracker.errors import TrackerError, UnknownSessionError
-from tracker.live_commands import store_path_of
 from tracker.offline import analyse_recording_in_detail
+from tracker.paths import store_path_of
 from tracker.reanalyze import add_reanalyze_command
 from tracker.store import SessionStore
 from tracker.store_schema import DEFAULT_PERSON

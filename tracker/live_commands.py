@@ -34,7 +34,7 @@ from tracker.guide import GuidePlan
 from tracker.live_view import TerminalView
 from tracker.mqtt_publish import LiveStatePublisher, live_state_publisher
 from tracker.offline import session_report
-from tracker.paths import default_store_path, reports_dir
+from tracker.paths import reports_dir, store_path_of
 from tracker.pipeline import SessionPipeline
 from tracker.rom_compare import personal_best_deg, rom_comparison
 from tracker.sensor_config import SensorAssignment
@@ -45,10 +45,6 @@ from tracker.store_schema import DEFAULT_PERSON, DEMO_PERSON
 
 OnChange = Callable[[LiveState, list[str]], None]
 OnCommand = Callable[[Command], str | None]
-
-
-def store_path_of(args: argparse.Namespace) -> Path:
-    return Path(args.store) if args.store else default_store_path()
 
 
 def chart_path(store_path: Path, session_id: int) -> Path:
@@ -406,12 +402,3 @@ async def run_guided(args: argparse.Namespace, console: Console, link_for: Calla
                 assert page.state is not None
                 _end_leg(console, store, sid, exercise, result, page.state, dash, store_path, [], pub)
     return sids
-
-
-def dashboard_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-browser", action="store_true", help="do not open the dashboard; its URL is printed")
-    p.add_argument("--keep-open", action="store_true", help="keep serving the dashboard after the session")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="dashboard address (default 127.0.0.1; any other needs a token, generated if not given)")
-    p.add_argument("--port", type=int, default=0, help="dashboard port (default: a free one)")
-    p.add_argument("--token", default=None, help="token the dashboard's URL must carry")

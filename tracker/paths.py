@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Mapping
@@ -49,3 +50,8 @@ def user_data_dir(*, environ: Mapping[str, str] | None = None, platform: str | N
 def reports_dir(store_path: Path) -> Path:
     """The `reports/` folder beside the store file (not created here)."""
     return Path(store_path).parent / "reports"
+
+
+def store_path_of(args: argparse.Namespace) -> Path:
+    """The store a command works on: `--store` if given, else the default (`default_store_path`)."""
+    return Path(args.store) if args.store else default_store_path()

@@ -45,8 +45,8 @@ from firmware_bridge.errors import BridgeError
 from imu_core.errors import ImuCoreError
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError, UnknownSessionError
-from tracker.live_commands import store_path_of
 from tracker.offline import analyse_recording_in_detail
+from tracker.paths import store_path_of
 from tracker.store import SessionInfo, SessionStore
 
 MAX_DEFAULT_JOBS = 4

@@ -35,16 +35,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from imu_core.errors import AdvisedError
 from tracker.analysis import AnalysisResult
 from tracker.errors import TrackerError
 from tracker.offline import analyse_recording_in_detail
 from tracker.store import SessionStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TableFormat = Literal["csv", "parquet"]
 TABLE_FORMATS: tuple[TableFormat, ...] = ("csv", "parquet")
@@ -60,6 +62,7 @@ class TablesExportError(TrackerError):
 
 def _frame(columns: Mapping[str, tuple[Sequence[Any] | np.ndarray, str]]) -> pd.DataFrame:
     """A DataFrame with the given dtype per column (kept when there are no rows)."""
+    import pandas as pd  # here, not at the top: the command line starts without it
     return pd.DataFrame({name: pd.Series(list(values) if not isinstance(values, np.ndarray) else values,
                                          dtype=dtype) for name, (values, dtype) in columns.items()})
 

@@ -17,21 +17,8 @@ from rich.console import Console
 
 from firmware_bridge.errors import MqttConfigError
 from firmware_bridge.mqtt.settings import MqttSettings
-from tracker.bridge_command import add_mqtt_options, settings_from_args
-from tracker.monitor.people import KEEP_HOURS
+from tracker.bridge_command import settings_from_args
 from tracker.monitor.server import MonitorServer
-
-
-def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
-    """Everything `hiptrack monitor` takes: the shared MQTT options (--mqtt required) and where to serve."""
-    add_mqtt_options(parser, url_required=True)
-    parser.add_argument("--no-browser", action="store_true", help="do not open the page; its URL is printed")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to serve on (default 127.0.0.1; any other needs a token, generated if not given)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--token", default=None, help="token the page's URL must carry")
-    parser.add_argument("--keep-hours", type=float, default=KEEP_HOURS,
-                        help=f"also list sessions that ended within this many hours (default {KEEP_HOURS:g})")
 
 
 def cmd_monitor(args: argparse.Namespace, console: Console) -> int:
