@@ -650,4 +650,3 @@ def _writer_alive(pid: int | None, host: str | None, heartbeat: datetime | None)
     except PermissionError:  # alive, another user's
         return True
     return True
-    return True
