@@ -495,3 +495,22 @@ def test_a_store_opens_for_reading_while_a_session_holds_its_write_lock(db: Path
             assert [s.id for s in reader.list_sessions()] == [sid]
         assert (datetime.now(UTC) - started).total_seconds() < 0.5  # no wait for the writer's lock
         writer.commit()
+
+
+def test_an_analysis_and_its_details_are_saved_together_or_not_at_all(db: Path) -> None:
+    """save_results writes both in one transaction: when the details cannot be written, the earlier
+    analysis and details are still there, not a new analysis with old details."""
+    with SessionStore.open(db) as store:
+        sid = store.store_recording(make_recording(), "demo")
+        store.save_results(sid, analysis(n_reps=2), {"sets": [{"number": 1, "reps": 2}]})
+    with SessionStore.open(db) as store, pytest.raises(KeyError):  # a set without its number
+        store.save_results(sid, analysis(n_reps=1, max_ir=20.0), {"sets": [{"reps": 1}]})
+    with SessionStore.open(db) as store:
+        kept = store.load_analysis(sid)
+        assert kept is not None and len(kept.reps) == 2
+        assert store.load_details(sid) == {"sets": [{"number": 1, "reps": 2}]}
+        store.save_results(sid, analysis(n_reps=1, max_ir=20.0), {"sets": [{"number": 1, "reps": 1}]})
+    with SessionStore.open(db) as store:
+        now = store.load_analysis(sid)
+        assert now is not None and len(now.reps) == 1 and now.max_ir_deg == pytest.approx(20.0)
+        assert store.load_details(sid) == {"sets": [{"number": 1, "reps": 1}]}

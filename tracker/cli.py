@@ -104,9 +104,7 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     result, _, _, details = analyse_recording_in_detail(rec)  # fails before storing anything
     with SessionStore.open(store_path_of(args)) as store:
         sid = store.store_recording(rec, source="import", created_at=recorded_at(rec), person=args.person)
-        store.save_analysis(sid, result)
-        store.save_details(sid, details)
-        store.commit()
+        store.save_results(sid, result, details)
     console.print(f"Imported as session {sid}: {len(result.reps)} reps, max IR {result.max_ir_deg:.1f} deg")
     return 0
 

@@ -60,9 +60,7 @@ def cmd_recover(args: argparse.Namespace, console: Console) -> int:
             except TrackerError as e:
                 console.print(f"Session {sid}: closed as interrupted; {kept}; not analysed: {e}")
                 continue
-            store.save_analysis(sid, result)
-            store.save_details(sid, details)
-            store.commit()
+            store.save_results(sid, result, details)
             console.print(f"Session {sid}: closed as interrupted; {kept}; {len(result.reps)} reps analysed.")
     return 0
 

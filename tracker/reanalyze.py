@@ -247,9 +247,7 @@ def reanalyse(store_path: Path, selection: Selection, *, jobs: int, dry_run: boo
         report.rows.append((info, outcome))
         if dry_run or outcome.result is None or outcome.details is None or not outcome.changed:
             return
-        store.save_analysis(info.id, outcome.result)  # commits
-        store.save_details(info.id, outcome.details)
-        store.commit()  # a stop between the two leaves the old details, which the next run replaces
+        store.save_results(info.id, outcome.result, outcome.details)  # one transaction, committed
 
     if workers == 1:
         gc.freeze()

@@ -193,8 +193,7 @@ async def run_live_session(
     state.finished = True
     if on_change is not None:
         on_change(state, news)
-    store.save_analysis(session_id, result)
-    store.save_details(session_id, pipeline.engine.details())
+    store.save_results(session_id, result, pipeline.engine.details())
     store.finish_session(session_id, "complete")
     store.commit()
     return result

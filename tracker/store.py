@@ -261,26 +261,36 @@ class SessionStore:
     def save_analysis(self, session_id: int, result: AnalysisResult) -> None:
         """Store an analysis, replacing the session's earlier one (commits)."""
         with self._atomic("saving the analysis"):
-            self._require_session(session_id)
-            c = self._conn
-            for table in ("reps", "holds", "compensations"):
-                c.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-            c.executemany(
-                "INSERT INTO reps (session_id, rep_no, t_start, t_peak, t_end, peak_ir_deg, hold_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(session_id, i, r.start, r.peak, r.end, r.peak_ir_deg, r.hold_s)
-                 for i, r in enumerate(result.reps, start=1)])
-            c.executemany(
-                "INSERT INTO holds (session_id, hold_no, t_start, t_end, mean_ir_deg) VALUES (?, ?, ?, ?, ?)",
-                [(session_id, i, h.start, h.end, h.mean_ir_deg) for i, h in enumerate(result.holds, start=1)])
-            c.executemany(
-                "INSERT INTO compensations (session_id, comp_no, kind, t_start, t_end, rep_no) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(session_id, i, x.kind, x.start, x.end, x.rep)
-                 for i, x in enumerate(result.compensations, start=1)])
-            mx = float(result.max_ir_deg)
-            c.execute("UPDATE sessions SET max_ir_deg = ?, analyzed_at = ? WHERE id = ?",
-                      (mx if math.isfinite(mx) else None, _iso(None), session_id))
+            self._write_analysis(session_id, result)
+
+    def save_results(self, session_id: int, result: AnalysisResult, details: dict[str, Any]) -> None:
+        """Store an analysis and the engine's details, replacing the earlier ones, in one transaction
+        (commits): a crash leaves the earlier pair or the new one, never half of each."""
+        with self._atomic("saving the analysis"):
+            self._write_analysis(session_id, result)
+            self._write_details(session_id, details)
+
+    def _write_analysis(self, session_id: int, result: AnalysisResult) -> None:
+        self._require_session(session_id)
+        c = self._conn
+        for table in ("reps", "holds", "compensations"):
+            c.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+        c.executemany(
+            "INSERT INTO reps (session_id, rep_no, t_start, t_peak, t_end, peak_ir_deg, hold_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(session_id, i, r.start, r.peak, r.end, r.peak_ir_deg, r.hold_s)
+             for i, r in enumerate(result.reps, start=1)])
+        c.executemany(
+            "INSERT INTO holds (session_id, hold_no, t_start, t_end, mean_ir_deg) VALUES (?, ?, ?, ?, ?)",
+            [(session_id, i, h.start, h.end, h.mean_ir_deg) for i, h in enumerate(result.holds, start=1)])
+        c.executemany(
+            "INSERT INTO compensations (session_id, comp_no, kind, t_start, t_end, rep_no) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(session_id, i, x.kind, x.start, x.end, x.rep)
+             for i, x in enumerate(result.compensations, start=1)])
+        mx = float(result.max_ir_deg)
+        c.execute("UPDATE sessions SET max_ir_deg = ?, analyzed_at = ? WHERE id = ?",
+                  (mx if math.isfinite(mx) else None, _iso(None), session_id))
 
     def add_pain(self, session_id: int, set_no: int, pain: int, t: float | None = None) -> None:
         """Record the pain the person reported after a set (0-10), replacing an earlier answer."""
@@ -305,24 +315,28 @@ class SessionStore:
         with self._errors("saving the analysis details"):
             self._require_session(session_id)
             self._begin_if_needed()
-            c = self._conn
-            c.execute("UPDATE sessions SET details_json = ? WHERE id = ?", (json.dumps(details), session_id))
-            c.execute("DELETE FROM sets WHERE session_id = ?", (session_id,))
-            c.executemany(
-                "INSERT INTO sets (session_id, set_no, t_start, t_end, reps, clean_reps, partial_reps, max_ir_deg, "
-                "time_at_target_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(session_id, st["number"], st.get("start"), st.get("end"), st.get("reps", 0), st.get("clean_reps", 0),
-                  st.get("partial_reps", 0), st.get("max_ir_deg"), st.get("time_at_target_s"))
-                 for st in details.get("sets", [])])
-            c.executemany("UPDATE reps SET set_no = ?, clean = ?, tempo = ? WHERE session_id = ? AND rep_no = ?",
-                          [(r.get("set"), None if r.get("clean") is None else int(bool(r["clean"])), r.get("tempo"),
-                            session_id, r["number"]) for r in details.get("reps", [])])
-            c.execute("DELETE FROM rom_tests WHERE session_id = ?", (session_id,))
-            rom = details.get("rom_test")
-            if rom:
-                c.execute("INSERT INTO rom_tests (session_id, max_ir_deg, uncertainty_deg, spread_deg, excursions) "
-                          "VALUES (?, ?, ?, ?, ?)", (session_id, rom.get("max_ir_deg"), rom.get("uncertainty_deg"),
-                                                     rom.get("spread_deg"), len(rom.get("excursions_deg", []))))
+            self._write_details(session_id, details)
+
+    def _write_details(self, session_id: int, details: dict[str, Any]) -> None:
+        self._require_session(session_id)
+        c = self._conn
+        c.execute("UPDATE sessions SET details_json = ? WHERE id = ?", (json.dumps(details), session_id))
+        c.execute("DELETE FROM sets WHERE session_id = ?", (session_id,))
+        c.executemany(
+            "INSERT INTO sets (session_id, set_no, t_start, t_end, reps, clean_reps, partial_reps, max_ir_deg, "
+            "time_at_target_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(session_id, st["number"], st.get("start"), st.get("end"), st.get("reps", 0), st.get("clean_reps", 0),
+              st.get("partial_reps", 0), st.get("max_ir_deg"), st.get("time_at_target_s"))
+             for st in details.get("sets", [])])
+        c.executemany("UPDATE reps SET set_no = ?, clean = ?, tempo = ? WHERE session_id = ? AND rep_no = ?",
+                      [(r.get("set"), None if r.get("clean") is None else int(bool(r["clean"])), r.get("tempo"),
+                        session_id, r["number"]) for r in details.get("reps", [])])
+        c.execute("DELETE FROM rom_tests WHERE session_id = ?", (session_id,))
+        rom = details.get("rom_test")
+        if rom:
+            c.execute("INSERT INTO rom_tests (session_id, max_ir_deg, uncertainty_deg, spread_deg, excursions) "
+                      "VALUES (?, ?, ?, ?, ?)", (session_id, rom.get("max_ir_deg"), rom.get("uncertainty_deg"),
+                                                 rom.get("spread_deg"), len(rom.get("excursions_deg", []))))
 
     def save_calibration(self, session_id: int, t: float, score: float, params: dict[str, Any]) -> None:
         """The session's calibration (session time, quality 0..1, fitted parameters); call `commit()`."""
