@@ -7,10 +7,15 @@ from the rotated (body) frame into the reference frame. Angles are in radians un
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+
+Num = TypeVar("Num", float, np.ndarray)
+"""A component: a float, or an array of them (the same expressions serve both)."""
 
 
 _FEW_ROWS = 4
@@ -22,33 +27,41 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b (broadcasts over leading dimensions)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
-    if a.ndim <= 2 and b.ndim <= 2 and len(a) <= _FEW_ROWS and len(b) <= _FEW_ROWS and (
-            a.ndim == 1 or b.ndim == 1 or len(a) == len(b)):
-        return _multiply_rows(a, b)
-    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return np.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
+    if _few_rows(a, b):
+        return _row_by_row(multiply_one, a, b, 4)
+    return np.stack(_hamilton(a[..., 0], a[..., 1], a[..., 2], a[..., 3], b[..., 0], b[..., 1], b[..., 2], b[..., 3]),
+                    axis=-1)
 
 
-def _multiply_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`multiply` for a few rows (or one quaternion): a (4,) or (n, 4), b (4,) or (n, 4)."""
+def _hamilton(aw: Num, ax: Num, ay: Num, az: Num, bw: Num, bx: Num, by: Num, bz: Num) -> tuple[Num, Num, Num, Num]:
+    """The product's components, of floats or of arrays alike (one expression for both)."""
+    return (aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw)
+
+
+def multiply_one(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float]:
+    """`multiply` of one pair, in Python floats: the same arithmetic in the same order, so the same bits."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return _hamilton(aw, ax, ay, az, bw, bx, by, bz)
+
+
+def _few_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    """Both one row or a few rows that pair up one to one (no broadcasting beyond a single row)."""
+    return (a.ndim <= 2 and b.ndim <= 2 and len(a) <= _FEW_ROWS and len(b) <= _FEW_ROWS
+            and (a.ndim == 1 or b.ndim == 1 or len(a) == len(b)))
+
+
+def _row_by_row(one: Callable[[Sequence[float], Sequence[float]], tuple[float, ...]], a: np.ndarray,
+                b: np.ndarray, width: int) -> np.ndarray:
+    """`one` applied to each pair of rows of a and b ((k,) or (n, k)): (width,) or (n, width)."""
     n = len(a) if a.ndim == 2 else len(b) if b.ndim == 2 else 1
     rows_a: list[list[float]] = a.tolist() if a.ndim == 2 else [a.tolist()] * n
     rows_b: list[list[float]] = b.tolist() if b.ndim == 2 else [b.tolist()] * n
-    out = [(aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw)
-           for (aw, ax, ay, az), (bw, bx, by, bz) in zip(rows_a, rows_b, strict=True)]
+    out = [one(x, y) for x, y in zip(rows_a, rows_b, strict=True)]
     if a.ndim == 1 and b.ndim == 1:
         return np.array(out[0], dtype=float)
-    return np.array(out, dtype=float).reshape(n, 4)
+    return np.array(out, dtype=float).reshape(n, width)
 
 
 def conjugate(q: np.ndarray) -> np.ndarray:
@@ -74,13 +87,15 @@ def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Rotate vector(s) v (..., 3) by unit quaternion(s) q (..., 4)."""
     q = np.asarray(q, dtype=float)
     v = np.asarray(v, dtype=float)
-    if q.ndim <= 2 and v.ndim <= 2 and len(q) <= _FEW_ROWS and len(v) <= _FEW_ROWS and (
-            q.ndim == 1 or v.ndim == 1 or len(q) == len(v)):
-        return _rotate_rows(q, v)
-    qv = q[..., 1:]
-    t = 2.0 * cross(qv, v)
-    out: np.ndarray = v + q[..., :1] * t + cross(qv, t)
-    return out
+    if _few_rows(q, v):
+        return _row_by_row(rotate_one, q, v, 3)
+    return np.stack(_rotated(q[..., 0], q[..., 1], q[..., 2], q[..., 3], v[..., 0], v[..., 1], v[..., 2]), axis=-1)
+
+
+def _rotated(w: Num, x: Num, y: Num, z: Num, v0: Num, v1: Num, v2: Num) -> tuple[Num, Num, Num]:
+    """v + w t + q_vec x t with t = 2 q_vec x v, of floats or of arrays alike."""
+    t0, t1, t2 = 2.0 * (y * v2 - z * v1), 2.0 * (z * v0 - x * v2), 2.0 * (x * v1 - y * v0)
+    return v0 + w * t0 + (y * t2 - z * t1), v1 + w * t1 + (z * t0 - x * t2), v2 + w * t2 + (x * t1 - y * t0)
 
 
 def rotated_axis(q: np.ndarray, axis: int) -> np.ndarray:
@@ -89,30 +104,23 @@ def rotated_axis(q: np.ndarray, axis: int) -> np.ndarray:
     q = np.asarray(q, dtype=float)
     if q.ndim <= 2 and len(q) <= _FEW_ROWS:
         return _rotated_axis_rows(q, axis)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     out = np.empty((*q.shape[:-1], 3))
-    if axis == 0:
-        out[..., 0], out[..., 1], out[..., 2] = 1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), \
-            2.0 * (x * z - w * y)
-    elif axis == 1:
-        out[..., 0], out[..., 1], out[..., 2] = 2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), \
-            2.0 * (y * z + w * x)
-    else:
-        out[..., 0], out[..., 1], out[..., 2] = 2.0 * (x * z + w * y), 2.0 * (y * z - w * x), \
-            1.0 - 2.0 * (x * x + y * y)
+    out[..., 0], out[..., 1], out[..., 2] = _axis_of(q[..., 0], q[..., 1], q[..., 2], q[..., 3], axis)
     return out
+
+
+def _axis_of(w: Num, x: Num, y: Num, z: Num, axis: int) -> tuple[Num, Num, Num]:
+    """Column `axis` of the rotation matrix, of floats or of arrays alike."""
+    if axis == 0:
+        return 1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)
+    if axis == 1:
+        return 2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)
+    return 2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)
 
 
 def _rotated_axis_rows(q: np.ndarray, axis: int) -> np.ndarray:
     """`rotated_axis` for a few rows (or one quaternion)."""
-    out = []
-    for w, x, y, z in (q.tolist() if q.ndim == 2 else [q.tolist()]):
-        if axis == 0:
-            out.append((1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)))
-        elif axis == 1:
-            out.append((2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)))
-        else:
-            out.append((2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)))
+    out = [_axis_of(w, x, y, z, axis) for w, x, y, z in (q.tolist() if q.ndim == 2 else [q.tolist()])]
     if q.ndim == 1:
         return np.array(out[0], dtype=float)
     return np.array(out, dtype=float).reshape(len(out), 3)
@@ -128,19 +136,12 @@ def about_axis(axis: int, angle_rad: np.ndarray | float) -> np.ndarray:
     return out
 
 
-def _rotate_rows(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """`rotate` for a few rows (or one quaternion and one vector), in `rotate`'s order of operations."""
-    n = len(q) if q.ndim == 2 else len(v) if v.ndim == 2 else 1
-    rows_q: list[list[float]] = q.tolist() if q.ndim == 2 else [q.tolist()] * n
-    rows_v: list[list[float]] = v.tolist() if v.ndim == 2 else [v.tolist()] * n
-    out = []
-    for (w, x, y, z), (v0, v1, v2) in zip(rows_q, rows_v, strict=True):
-        t0, t1, t2 = 2.0 * (y * v2 - z * v1), 2.0 * (z * v0 - x * v2), 2.0 * (x * v1 - y * v0)
-        out.append((v0 + w * t0 + (y * t2 - z * t1), v1 + w * t1 + (z * t0 - x * t2),
-                    v2 + w * t2 + (x * t1 - y * t0)))
-    if q.ndim == 1 and v.ndim == 1:
-        return np.array(out[0], dtype=float)
-    return np.array(out, dtype=float).reshape(n, 3)
+def rotate_one(q: Sequence[float], v: Sequence[float]) -> tuple[float, float, float]:
+    """`rotate` of one vector by one quaternion, in Python floats: the same arithmetic in the same order,
+    so the same bits."""
+    w, x, y, z = q
+    v0, v1, v2 = v
+    return _rotated(w, x, y, z, v0, v1, v2)
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from imu_core import quaternion as Q
 from tracker.analysis import Compensation, Rep
 from tracker.exercise_model import Check, CompensationParams
 
@@ -57,14 +58,6 @@ class ThighPose(NamedTuple):
     axis_fitted: bool = True
     """False until the long axis has been fitted from the exercise, where it will be: the knee angle,
     the angle between the two long axes, is not judged before."""
-
-
-def _rotate(q: Sequence[float], v: tuple[float, float, float]) -> tuple[float, float, float]:
-    w, x, y, z = q
-    vx, vy, vz = v
-    # t = 2 q_vec x v; v' = v + w t + q_vec x t
-    tx, ty, tz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
-    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +200,9 @@ class CompensationDetector:
         rest = self._rest_quat
         if rest is None:
             return None
-        now = _rotate(q, thigh.long_axis)
+        now = Q.rotate_one(q, thigh.long_axis)
         if self._rest_axis_of != (rest, thigh.long_axis):  # the same all through a rep (but in stretches)
-            self._rest_axis = _rotate(rest, thigh.long_axis)
+            self._rest_axis = Q.rotate_one(rest, thigh.long_axis)
             self._rest_axis_of = (rest, thigh.long_axis)
         then = self._rest_axis
         dot = now[0] * then[0] + now[1] * then[1] + now[2] * then[2]
