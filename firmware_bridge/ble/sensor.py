@@ -12,9 +12,11 @@ block; the session's bounded queue (`firmware_bridge.stream_queue`) sits behind 
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from imu_core.frames import Segment
 from imu_core.types import ImuSample
@@ -52,6 +54,71 @@ class LinkStats:
 
 SampleCallback = Callable[[list[ImuSample]], None]
 GapCallback = Callable[[SensorGap], None]
+
+_RATE_WINDOW_S = 5.0
+"""`LinkStats.rate_hz` is measured over this much of the newest samples' host time, s."""
+_MAX_ERRORS = 10
+"""`LinkStats.errors` keeps this many."""
+_T = TypeVar("_T")
+
+
+class LinkReport:
+    """What a sensor link reports of what it receives: samples and gaps handed to the session's
+    callbacks and counted in `stats` (with the measured rate), and problems noted in words.
+
+    Nothing raises out of it: a failing callback is logged (with its traceback) and noted. Used by
+    `NanoSensor` and `MqttSensorLink`, each giving it its own `stats` object and module logger.
+    """
+
+    def __init__(self, stats: LinkStats, logger: logging.Logger, name: str) -> None:
+        self.stats = stats
+        self._logger = logger
+        self._name = name
+        """Who is speaking, at the start of every log message, e.g. 'thigh sensor (AA:BB:...)'."""
+        self._on_samples: SampleCallback | None = None
+        self._on_gap: GapCallback | None = None
+        self._rate_window: deque[tuple[float, int]] = deque()
+        """(host time of a delivery's last sample, `stats.samples` after it)"""
+
+    def restart(self, on_samples: SampleCallback, on_gap: GapCallback) -> None:
+        """A new start of the link: these callbacks from now on, the rate measured afresh."""
+        self._on_samples, self._on_gap = on_samples, on_gap
+        self._rate_window.clear()
+
+    def deliver(self, samples: list[ImuSample]) -> None:
+        """Count samples (not empty, in time order), update the rate, hand them to the sample callback."""
+        self.stats.samples += len(samples)
+        self._update_rate(samples[-1].t)
+        self._hand_on(self._on_samples, samples, "sample")
+
+    def gap(self, gap: SensorGap) -> None:
+        """Count the gap's samples in `stats.samples_lost` and hand it to the gap callback."""
+        self.stats.samples_lost += gap.samples_lost
+        self._hand_on(self._on_gap, gap, "gap")
+
+    def note(self, text: str) -> None:
+        """A problem, in words: logged (info) and kept among the last few in `stats.errors`."""
+        self._logger.info("%s: %s", self._name, text)
+        errors = self.stats.errors
+        errors.append(text)
+        del errors[:-_MAX_ERRORS]
+
+    def _hand_on(self, callback: Callable[[_T], None] | None, value: _T, what: str) -> None:
+        if callback is None:
+            return
+        try:
+            callback(value)
+        except Exception as error:
+            self._logger.exception("%s: the %s callback failed", self._name, what)
+            self.note(f"the {what} callback failed: {error!r}")
+
+    def _update_rate(self, t: float) -> None:
+        window = self._rate_window
+        window.append((t, self.stats.samples))
+        while window and window[0][0] < t - _RATE_WINDOW_S:
+            window.popleft()
+        if len(window) >= 2 and window[-1][0] > window[0][0]:
+            self.stats.rate_hz = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
 
 
 class SensorLink(Protocol):

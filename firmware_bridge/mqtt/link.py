@@ -56,14 +56,13 @@ import math
 import random
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from firmware_bridge.ble.reconnect import ReconnectPolicy
-from firmware_bridge.ble.sensor import GapCallback, LinkStats, SampleCallback, SensorGap, SensorLink
+from firmware_bridge.ble.sensor import GapCallback, LinkReport, LinkStats, SampleCallback, SensorGap, SensorLink
 from firmware_bridge.errors import MqttConnectionError, MqttError, SensorLinkError, SensorStartError
 from firmware_bridge.mqtt.bridge import classify_broker_error
 from firmware_bridge.mqtt.codec import (
@@ -93,8 +92,6 @@ DEFAULT_POLICY = ReconnectPolicy(first_backoff_s=0.25, growth=2.0, max_backoff_s
 """Broker reconnects: 0.25, 0.5, 1, ... up to 30 s (equal jitter 30 %). `episode_timeout_s` is how long
 `start` waits for the broker, the stream's description and the bridge to be online."""
 
-_MAX_ERRORS = 10
-_RATE_WINDOW_S = 5.0
 _RATE_TOLERANCE = 1e-6
 _MIN_STEP_S = 1e-6
 
@@ -458,8 +455,7 @@ class MqttSensorLink:
         self.has_mag = False
         self._name = f"{segment.value} stream of bridge {subscription.bridge_id}"
         self._rate = 0.0
-        self._on_samples: SampleCallback | None = None
-        self._on_gap: GapCallback | None = None
+        self._report = LinkReport(self.stats, logger, self._name)
         self._accepting = False
         self._rate_ok = True
         self._next_index: int | None = None
@@ -468,7 +464,6 @@ class MqttSensorLink:
         self._last_bridge_t: float | None = None
         self._first_bridge_t: float | None = None
         self._seen_gaps: set[tuple[float, float, int, str]] = set()
-        self._rate_window: deque[tuple[float, int]] = deque()
 
     # ------------------------------------------------------------------------ SensorLink
     async def start(self, rate_hz: float, on_samples: SampleCallback, on_gap: GapCallback) -> None:
@@ -478,7 +473,7 @@ class MqttSensorLink:
             raise SensorStartError(f"{self._name}: {rate_hz} Hz is not a sample rate", sensor=self._name)
         sub = self.subscription
         self._rate = float(rate_hz)
-        self._on_samples, self._on_gap = on_samples, on_gap
+        self._report.restart(on_samples, on_gap)
         self._reset()
         sub.attach(self.segment)
         try:
@@ -507,7 +502,6 @@ class MqttSensorLink:
         self._last_bridge_t = None
         self._first_bridge_t = None
         self._seen_gaps.clear()
-        self._rate_window.clear()
 
     async def _wait_ready(self) -> dict[str, Any]:
         sub = self.subscription
@@ -613,21 +607,13 @@ class MqttSensorLink:
             out.append(ImuSample(t, self.segment, s.acc, s.gyr, s.mag))
             last = t
         if lost > 0 and self._last_t is not None:
-            self.stats.samples_lost += lost
-            self._emit_gap(SensorGap(self.segment, self._last_t, out[0].t, lost, BROKER_GAP))
+            self._report.gap(SensorGap(self.segment, self._last_t, out[0].t, lost, BROKER_GAP))
         if self._first_bridge_t is None:
             self._first_bridge_t = samples[0].t
         self._next_index = (first + len(samples)) % INDEX_MODULUS
         self._last_bridge_t = samples[-1].t
         self._last_t = out[-1].t
-        self.stats.samples += len(out)
-        self._update_rate(out)
-        if self._on_samples is not None:
-            try:
-                self._on_samples(out)
-            except Exception as error:
-                logger.exception("%s: the sample callback failed", self._name)
-                self.note(f"the sample callback failed: {error!r}")
+        self._report.deliver(out)
 
     def on_gap_message(self, payload: bytes) -> None:
         if not self._accepting:
@@ -644,30 +630,18 @@ class MqttSensorLink:
             return  # before this session's first sample: not ours
         self._seen_gaps.add(key)
         clock = self.subscription.bridge_clock
-        self.stats.samples_lost += gap.samples_lost
-        self._emit_gap(SensorGap(self.segment, clock.to_host(gap.t_start), clock.to_host(gap.t_end),
-                                 gap.samples_lost, gap.reason))
+        self._report.gap(SensorGap(self.segment, clock.to_host(gap.t_start), clock.to_host(gap.t_end),
+                                   gap.samples_lost, gap.reason))
 
     # ---------------------------------------------------------------------------- helpers
-    def _emit_gap(self, gap: SensorGap) -> None:
-        if self._on_gap is None:
-            return
-        try:
-            self._on_gap(gap)
-        except Exception as error:
-            logger.exception("%s: the gap callback failed", self._name)
-            self.note(f"the gap callback failed: {error!r}")
-
     def corrupt(self, reason: str) -> None:
         """A payload on this stream's topics did not parse: counted, noted, ignored."""
         self.stats.packets_corrupt += 1
         self.note(f"bad payload ignored: {reason}")
 
     def note(self, text: str) -> None:
-        logger.info("%s: %s", self._name, text)
-        errors = self.stats.errors
-        errors.append(text)
-        del errors[:-_MAX_ERRORS]
+        """A problem, in words: logged and kept in `stats.errors`."""
+        self._report.note(text)
 
     def refresh_stats(self) -> None:
         """Connected, battery and reconnects from the subscription and the bridge's status."""
@@ -684,14 +658,6 @@ class MqttSensorLink:
             rate = entry.get("rate_hz")
             if self.stats.samples == 0 and isinstance(rate, int | float) and not isinstance(rate, bool):
                 self.stats.rate_hz = float(rate)
-
-    def _update_rate(self, samples: list[ImuSample]) -> None:
-        window = self._rate_window
-        window.append((samples[-1].t, self.stats.samples))
-        while window and window[0][0] < samples[-1].t - _RATE_WINDOW_S:
-            window.popleft()
-        if len(window) >= 2 and window[-1][0] > window[0][0]:
-            self.stats.rate_hz = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
 
 
 # ---------------------------------------------------------------------------------- for `hiptrack run`

@@ -47,7 +47,6 @@ import logging
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -58,7 +57,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from firmware_bridge.ble.reconnect import AttemptReport, ReconnectPolicy, retry
-from firmware_bridge.ble.sensor import GapCallback, LinkStats, SampleCallback, SensorGap, SensorLink
+from firmware_bridge.ble.sensor import GapCallback, LinkReport, LinkStats, SampleCallback, SensorGap, SensorLink
 from firmware_bridge.errors import (
     BridgeError,
     PacketError,
@@ -94,13 +93,10 @@ from firmware_bridge.nano33.protocol import (
     samples_per_packet,
 )
 from imu_core.frames import Segment
-from imu_core.types import ImuSample
 
 logger = logging.getLogger(__name__)
 
 _U32 = 1 << 32
-_RATE_WINDOW_S = 5.0
-_MAX_ERRORS = 10
 _MTU_SETTLE_S = 1.0
 """Some stacks report the negotiated MTU a moment after connecting: wait this long before refusing."""
 
@@ -198,8 +194,7 @@ class NanoSensor:
         self._name = f"{segment.value} sensor ({self.address})"
 
         self._rate = 0
-        self._on_samples: SampleCallback | None = None
-        self._on_gap: GapCallback | None = None
+        self._report = LinkReport(self.stats, logger, self._name)
         self._client: BleakClient | None = None
         self._live = False
         """Configured and streaming (a disconnect now means: reconnect)."""
@@ -221,7 +216,6 @@ class NanoSensor:
         self._disconnect_pending = False
         self._pending_gap: tuple[int, str, float] | None = None
         """(samples lost, reason, sample period s) of a gap to report before the next samples."""
-        self._rate_window: deque[tuple[float, int]] = deque()
 
     # ------------------------------------------------------------------------ SensorLink
     async def start(self, rate_hz: float, on_samples: SampleCallback, on_gap: GapCallback) -> None:
@@ -232,8 +226,7 @@ class NanoSensor:
         if self._live or (self._reconnect_task is not None and not self._reconnect_task.done()):
             raise RuntimeError(f"{self._name} is already started")
         self._rate = rate
-        self._on_samples = on_samples
-        self._on_gap = on_gap
+        self._report.restart(on_samples, on_gap)
         self._stopping = False
         self.failure = None
         self._base_clock = DeviceClock()
@@ -244,7 +237,6 @@ class NanoSensor:
         self._last_t = None
         self._disconnect_pending = False
         self._pending_gap = None
-        self._rate_window.clear()
         await retry(self._attempt, self._policy, rng=self._rng, on_attempt=self._on_attempt, sensor=self._name)
 
     async def stop(self) -> None:
@@ -260,7 +252,7 @@ class NanoSensor:
             try:  # samples still arriving before the STOP is acknowledged are delivered
                 await self._command(client, encode_control_stop(), Opcode.STOP)
             except (BleakError, TimeoutError, OSError, BridgeError) as error:
-                self._note(f"STOP was not acknowledged: {error}")
+                self._report.note(f"STOP was not acknowledged: {error}")
             self._accepting = False
             for uuid in (DATA_UUID, STATUS_UUID):
                 with contextlib.suppress(BleakError, TimeoutError, OSError):
@@ -388,7 +380,7 @@ class NanoSensor:
 
     def _on_attempt(self, report: AttemptReport) -> None:
         then = f"; next attempt in {report.next_delay_s:.2f} s" if report.next_delay_s is not None else ""
-        self._note(f"connect attempt {report.attempt} failed: {report.classification.reason}{then}")
+        self._report.note(f"connect attempt {report.attempt} failed: {report.classification.reason}{then}")
 
     # ------------------------------------------------------------------------ disconnects
     def _on_disconnected(self, client: BleakClient) -> None:
@@ -401,7 +393,7 @@ class NanoSensor:
         self._live = False
         self._client = None
         self._disconnect_pending = True
-        self._note("link lost; reconnecting")
+        self._report.note("link lost; reconnecting")
         self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect(),
                                                                       name=f"reconnect-{self.segment.value}")
 
@@ -414,14 +406,14 @@ class NanoSensor:
             except SensorUnreachableError as error:
                 self.failure = error
                 if not self._policy.keep_reconnecting:
-                    self._note(f"gave up reconnecting: {error}")
+                    self._report.note(f"gave up reconnecting: {error}")
                     return
-                self._note(f"{error} Still trying.")
+                self._report.note(f"{error} Still trying.")
                 await asyncio.sleep(self._policy.max_backoff_s)
                 continue
             except BridgeError as error:
                 self.failure = error
-                self._note(f"gave up reconnecting: {error}")
+                self._report.note(f"gave up reconnecting: {error}")
                 return
             self.failure = None
             self.stats.reconnects += 1
@@ -432,7 +424,7 @@ class NanoSensor:
         try:
             status = parse_status(data)
         except PacketError as error:
-            self._note(f"unreadable STATUS notification: {error.reason}")
+            self._report.note(f"unreadable STATUS notification: {error.reason}")
             return
         self.last_status = status
         ack = self._ack
@@ -443,10 +435,10 @@ class NanoSensor:
             return
         if self._live and status.opcode == Opcode.START:
             if status.result != Result.OK or not status.streaming:
-                self._note(f"the firmware stopped streaming: {_result_text(status.result)}")
+                self._report.note(f"the firmware stopped streaming: {_result_text(status.result)}")
             else:
-                self._note(f"the firmware now sends {status.samples_per_packet} samples per packet "
-                           "(the announced payload limit was too large)")
+                self._report.note(f"the firmware now sends {status.samples_per_packet} samples per packet "
+                                   "(the announced payload limit was too large)")
 
     def _on_data(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         if not self._accepting:
@@ -457,7 +449,7 @@ class NanoSensor:
             self._handle_packet(bytes(data), self._clock())
         except Exception as error:  # never out of the notification handler
             logger.exception("%s: handling a notification failed", self._name)
-            self._note(f"handling a notification failed: {error!r}")
+            self._report.note(f"handling a notification failed: {error!r}")
 
     def _prepare_stream(self) -> None:
         """A new decoder for the stream the next START begins (the previous one's end is remembered)."""
@@ -491,7 +483,7 @@ class NanoSensor:
             lost = round(delta_us / period_us) - 1
         else:
             # The board's clock does not fit the host's (it was reset): count on the host clock, refit.
-            self._note("the board's clock jumped (was it reset?); counting the gap on the host clock")
+            self._report.note("the board's clock jumped (was it reset?); counting the gap on the host clock")
             self._base_clock = DeviceClock()
             self._stream_clock.base = self._base_clock
             self._stream_clock.shift_s = 0.0
@@ -523,52 +515,20 @@ class NanoSensor:
             # No sample before it (the session's first stream): from where the sample before the first lost
             # one would have been, i.e. the START.
             t_start = self._last_t if self._last_t is not None else samples[0].t - (lost + 1) * period_s
-            self.stats.samples_lost += lost
-            self._emit_gap(SensorGap(self.segment, t_start, samples[0].t, lost, reason))
+            self._report.gap(SensorGap(self.segment, t_start, samples[0].t, lost, reason))
         for gap in gaps:
             t_end = samples[0].t if samples else gap.host_time
             t_start = self._last_t if self._last_t is not None else gap.host_time
-            self.stats.samples_lost += gap.lost
-            self._emit_gap(SensorGap(self.segment, t_start, t_end, gap.lost, "packet_loss"))
+            self._report.gap(SensorGap(self.segment, t_start, t_end, gap.lost, "packet_loss"))
         if not samples:
             return
         self._disconnect_pending = False
         self._last_t = samples[-1].t
-        self.stats.samples += len(samples)
-        self._update_rate(samples)
-        if self._on_samples is not None:
-            try:
-                self._on_samples(samples)
-            except Exception as error:
-                logger.exception("%s: the sample callback failed", self._name)
-                self._note(f"the sample callback failed: {error!r}")
-
-    def _emit_gap(self, gap: SensorGap) -> None:
-        if self._on_gap is None:
-            return
-        try:
-            self._on_gap(gap)
-        except Exception as error:
-            logger.exception("%s: the gap callback failed", self._name)
-            self._note(f"the gap callback failed: {error!r}")
+        self._report.deliver(samples)
 
     def _count_corrupt(self, error: PacketError | None) -> None:
         self.stats.packets_corrupt += 1
-        self._note(f"bad packet skipped: {error.reason if error is not None else 'unknown'}")
-
-    def _update_rate(self, samples: list[ImuSample]) -> None:
-        window = self._rate_window
-        window.append((samples[-1].t, self.stats.samples))
-        while window and window[0][0] < samples[-1].t - _RATE_WINDOW_S:
-            window.popleft()
-        if len(window) >= 2 and window[-1][0] > window[0][0]:
-            self.stats.rate_hz = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
-
-    def _note(self, text: str) -> None:
-        logger.info("%s: %s", self._name, text)
-        errors = self.stats.errors
-        errors.append(text)
-        del errors[:-_MAX_ERRORS]
+        self._report.note(f"bad packet skipped: {error.reason if error is not None else 'unknown'}")
 
 
 if TYPE_CHECKING:
